@@ -1,0 +1,356 @@
+"""HTTP plumbing every vendor simulator shares: request log, fault injection, latency, loopback server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+NON_JSON_BODY: Final = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+ERROR_BODY: Final = '{"message": "Internal Server Error"}'
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the simulator received it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any
+    text: str
+    status: int | None = None  # the status sent back; None when the connection was dropped
+    fault: str | None = None  # the FaultKind that answered instead of the simulator, if any
+
+
+class RequestLog(list[RecordedRequest]):
+    """Every request a simulator received, oldest first."""
+
+    def matching(self, path: str | None = None, method: str | None = None) -> list[RecordedRequest]:
+        """Requests whose path the regular expression `path` is found in, and whose method is `method`."""
+        pattern = re.compile(path) if path is not None else None
+        return [
+            r
+            for r in self
+            if (pattern is None or pattern.search(r.path)) and (method is None or r.method == method.upper())
+        ]
+
+
+class FaultKind(StrEnum):
+    HTTP_ERROR = "http_error"  # a status and body of our choosing
+    NON_JSON = "non_json"  # an HTML page where JSON was expected
+    DROP = "drop"  # the connection closes before a complete response
+
+
+@dataclass
+class Fault:
+    """A planned misbehaviour for the next `remaining` requests whose path matches."""
+
+    pattern: re.Pattern[str]
+    kind: FaultKind
+    status: int
+    body: str
+    content_type: str
+    method: str | None
+    remaining: int
+    after_handler: bool  # run the real handler first (the write happens), then misbehave
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            self.remaining > 0
+            and (self.method is None or self.method == method)
+            and self.pattern.search(path) is not None
+        )
+
+
+class FaultInjector:
+    """Tests plan faults here; the simulator's middleware consumes them in the order they were added."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+
+    def add(
+        self,
+        path: str,
+        *,
+        kind: FaultKind = FaultKind.HTTP_ERROR,
+        status: int = 500,
+        body: str = ERROR_BODY,
+        content_type: str = "application/json",
+        times: int = 1,
+        method: str | None = None,
+        after_handler: bool = False,
+    ) -> Fault:
+        """Plan a fault for the next `times` requests whose path the regular expression `path` is found in."""
+        fault = Fault(
+            pattern=re.compile(path),
+            kind=kind,
+            status=status,
+            body=body,
+            content_type=content_type,
+            method=method.upper() if method else None,
+            remaining=times,
+            after_handler=after_handler,
+        )
+        self._faults.append(fault)
+        return fault
+
+    def http_error(
+        self,
+        path: str,
+        status: int = 500,
+        body: str = ERROR_BODY,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        after_handler: bool = False,
+        content_type: str = "application/json",
+    ) -> Fault:
+        """Answer with this status and body instead of the simulator."""
+        return self.add(
+            path,
+            status=status,
+            body=body,
+            content_type=content_type,
+            times=times,
+            method=method,
+            after_handler=after_handler,
+        )
+
+    def non_json(
+        self,
+        path: str,
+        body: str = NON_JSON_BODY,
+        *,
+        status: int = 200,
+        times: int = 1,
+        method: str | None = None,
+        after_handler: bool = False,
+    ) -> Fault:
+        """Answer with an HTML page (a proxy's error page by default) where JSON was expected."""
+        return self.add(
+            path,
+            kind=FaultKind.NON_JSON,
+            status=status,
+            body=body,
+            content_type="text/html",
+            times=times,
+            method=method,
+            after_handler=after_handler,
+        )
+
+    def drop(self, path: str, *, times: int = 1, method: str | None = None, after_handler: bool = False) -> Fault:
+        """Send headers, then close the connection: the client gets an incomplete response."""
+        return self.add(path, kind=FaultKind.DROP, times=times, method=method, after_handler=after_handler)
+
+    def clear(self) -> None:
+        self._faults.clear()
+
+    @property
+    def pending(self) -> list[Fault]:
+        return [f for f in self._faults if f.remaining > 0]
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first planned fault for this request, with one use consumed."""
+        for fault in self._faults:
+            if fault.matches(method, path):
+                fault.remaining -= 1
+                fault.hits += 1
+                return fault
+        return None
+
+
+@dataclass
+class Latency:
+    """Fixed delay before every response (for benchmarks); change `seconds` at any time."""
+
+    seconds: float = 0.0
+
+
+class DroppedConnection(Exception):
+    """Raised after a response has started so the server closes the socket mid-response."""
+
+
+@dataclass
+class _Instruments:
+    log: RequestLog
+    faults: FaultInjector
+    latency: Latency = field(default_factory=Latency)
+
+
+class _SimulatorMiddleware:
+    """Outermost user middleware: record the request, wait the latency, then answer or misbehave."""
+
+    def __init__(self, app: ASGIApp, instruments: _Instruments) -> None:
+        self.app = app
+        self.instruments = instruments
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body, replay = await _buffer_body(receive)
+        record = _record(scope, body)
+        self.instruments.log.append(record)
+        if self.instruments.latency.seconds > 0:
+            await anyio.sleep(self.instruments.latency.seconds)
+
+        async def send_recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                record.status = message["status"]
+            await send(message)
+
+        fault = self.instruments.faults.take(scope["method"], scope["path"])
+        if fault is None:
+            await self.app(scope, replay, send_recording)
+            return
+        record.fault = fault.kind
+        if fault.after_handler:
+            await self.app(scope, replay, _discard)
+        if fault.kind is FaultKind.DROP:
+            # Headers go out, then the socket closes: the client sees an incomplete response.
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
+            raise DroppedConnection(scope["path"])
+        payload = fault.body.encode()
+        await send_recording(
+            {
+                "type": "http.response.start",
+                "status": fault.status,
+                "headers": [
+                    (b"content-type", fault.content_type.encode()),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+async def _discard(message: Message) -> None:
+    return None
+
+
+async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole request body, and a `receive` that hands it to the app again."""
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
+
+
+def _record(scope: Scope, body: bytes) -> RecordedRequest:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    text = body.decode("utf-8", errors="replace")
+    parsed: Any = None
+    if text:
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(text)
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+    return RecordedRequest(
+        method=scope["method"], path=scope["path"], query=query, headers=headers, json=parsed, text=text
+    )
+
+
+def instrument(app: Starlette, *, latency_seconds: float = 0.0) -> None:
+    """Give a simulator app its request log, fault injector and latency on `app.state`."""
+    instruments = _Instruments(log=RequestLog(), faults=FaultInjector(), latency=Latency(latency_seconds))
+    app.state.request_log = instruments.log
+    app.state.faults = instruments.faults
+    app.state.latency = instruments.latency
+    app.add_middleware(_SimulatorMiddleware, instruments=instruments)
+
+
+class _HideDroppedConnections(logging.Filter):
+    """uvicorn logs an application error for every planned drop; those are not errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
+
+
+_DROP_FILTER: Final = _HideDroppedConnections()
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves the host process's signal handlers alone."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serve_app(
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, websockets: bool = False
+) -> AsyncIterator[str]:
+    """Serve `app` on a loopback socket; yields its base URL, which accepts connections at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on TCP sockets that say so, and without it every small
+    # response waits ~40 ms for a delayed ACK (uvicorn writes headers and body separately).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Bound and listening before uvicorn starts: early connections wait in the backlog, no polling needed.
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+        bound_port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=bound_port,
+            log_config=None,  # never touch the host's logging (stdout belongs to MCP stdio)
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            http="h11",
+            ws="websockets-sansio" if websockets else "none",
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
+        uvicorn_error = logging.getLogger("uvicorn.error")
+        if _DROP_FILTER not in uvicorn_error.filters:
+            uvicorn_error.addFilter(_DROP_FILTER)
+        server = _EmbeddedServer(config)
+        authority = f"[{host}]" if family == socket.AF_INET6 else host
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(server.serve, [sock])
+            try:
+                yield f"http://{authority}:{bound_port}"
+            finally:
+                server.should_exit = True
+    finally:
+        sock.close()

@@ -1,0 +1,1 @@
+"""Scollect (SMAX) simulator: the vendor's Flask API, its quirks and a SQLite demo database."""

@@ -1,0 +1,71 @@
+"""From toolset declarations to MCP tools: selection (toolsets, read-only), annotations, one wrapper each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from pydantic import ConfigDict
+
+from server.pipeline import PolicyPipeline, ServerState
+from tools.common.spec import AnySpec, Effect, Toolset
+
+
+class _PassThroughArguments(ArgModelBase):
+    """Hands the raw arguments to the pipeline, which validates them against the tool's own input model
+    (so error messages are ours, and the schema a client sees is exactly that model's)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
+
+
+def annotations_for(spec: AnySpec) -> ToolAnnotations:
+    """MCP hints follow from the effect; nobody writes them per tool."""
+    effect = spec.effect
+    return ToolAnnotations(
+        title=spec.title,
+        read_only_hint=effect == Effect.READ,
+        destructive_hint=effect in (Effect.DESTRUCTIVE, Effect.MONEY),
+        idempotent_hint=effect == Effect.READ,
+        open_world_hint=True,
+    )
+
+
+def select_specs(
+    toolsets: list[Toolset], *, read_only: bool, allowed_toolsets: list[str] | None
+) -> list[tuple[Toolset, AnySpec]]:
+    chosen = []
+    for toolset in toolsets:
+        if allowed_toolsets is not None and toolset.name not in allowed_toolsets:
+            continue
+        for spec in toolset.specs:
+            if read_only and spec.effect != Effect.READ:
+                continue
+            chosen.append((toolset, spec))
+    return chosen
+
+
+def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Tool:
+    async def call(arguments: dict[str, Any], ctx: Context[ServerState, Any]) -> CallToolResult | InputRequiredResult:
+        return await pipeline.run(spec, toolset.name, arguments, ctx)
+
+    input_schema = spec.input_model.model_json_schema()
+    input_schema.pop("title", None)
+    output_schema = spec.output_model.model_json_schema()
+    return Tool(
+        fn=call,
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=input_schema,
+        fn_metadata=FuncMetadata(arg_model=_PassThroughArguments, output_schema=output_schema),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=annotations_for(spec),
+        meta={"collections-mcp/effect": spec.effect.value, "collections-mcp/toolset": toolset.name},
+    )

@@ -1,0 +1,108 @@
+"""Running the server: resolve settings, start the sandbox when no vendor is configured, serve a transport."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import uvicorn
+from pydantic import SecretStr
+
+from sandbox.billing_care.config import BillingCareSandboxConfig
+from sandbox.collect.config import CollectSandboxConfig
+from sandbox.procurios.config import ProcuriosSandboxConfig
+from sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
+from sandbox.scollect.config import ScollectSandboxConfig
+from server.app import ServerConfig
+from server.settings import ConfigError, ServerSettings, plan_vendors
+from tools.billing_care.settings import BillingCareSettings
+from tools.collect.settings import CollectSettings
+from tools.common.settings import VendorSettings
+from tools.procurios.settings import ProcuriosSettings
+from tools.scollect.settings import ScollectSettings
+
+
+def sandbox_config(settings: ServerSettings) -> SandboxConfig:
+    latency_ms = settings.sandbox_latency_ms
+    return SandboxConfig(
+        db_path=settings.sandbox_db,
+        scollect=ScollectSandboxConfig(token_ttl_seconds=settings.sandbox_token_ttl_seconds, latency_seconds=latency_ms / 1000),
+        billing_care=BillingCareSandboxConfig(latency_ms=latency_ms),
+        procurios=ProcuriosSandboxConfig(latency_ms=latency_ms),
+        collect=CollectSandboxConfig(token_ttl_seconds=settings.sandbox_token_ttl_seconds, latency_seconds=latency_ms / 1000),
+    )
+
+
+def sandbox_vendor_settings(sandbox: RunningSandbox) -> dict[str, VendorSettings]:
+    """Point every vendor at its simulator; the clients cannot tell the difference."""
+    scollect, billing_care, procurios = sandbox.scollect, sandbox.billing_care, sandbox.procurios
+    return {
+        "scollect": ScollectSettings(
+            _env_file=None, base_url=scollect.base_url, api_key=SecretStr(scollect.api_key), pin=SecretStr(scollect.pin)
+        ),
+        "billing_care": BillingCareSettings(
+            _env_file=None, base_url=billing_care.base_url, username=billing_care.username,
+            password=SecretStr(billing_care.password), token=None,
+        ),
+        "procurios": ProcuriosSettings(_env_file=None, base_url=procurios.base_url, token=SecretStr(procurios.token)),
+        "collect": CollectSettings(
+            _env_file=None, base_url=sandbox.collect.base_url, operator_id=sandbox.collect.operator_id,
+            operator_password=SecretStr(sandbox.collect.operator_password),
+        ),
+    }  # fmt: skip
+
+
+@asynccontextmanager
+async def resolved_config(settings: ServerSettings) -> AsyncIterator[tuple[ServerConfig, RunningSandbox | None]]:
+    """The server's config; in sandbox mode the simulators run for as long as this context is open."""
+    plan = plan_vendors(settings)
+    async with AsyncExitStack() as stack:
+        if plan.sandbox:
+            sandbox = await stack.enter_async_context(run_sandbox(sandbox_config(settings)))
+            yield ServerConfig(settings=settings, vendors=sandbox_vendor_settings(sandbox), sandbox=True), sandbox
+        else:
+            yield ServerConfig(settings=settings, vendors=plan.vendors, sandbox=False), None
+
+
+def announce(message: str) -> None:
+    """Startup lines for people go to stderr: stdout may be the stdio transport."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket (port 0 picks a free one); connections queue until uvicorn accepts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    return sock
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn, but SIGTERM/SIGINT mean "finish in-flight requests and exit 0".
+
+    uvicorn re-raises a captured signal after shutting down, which makes a clean, requested stop look
+    like a crash (exit -15) to process supervisors.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        stop_signals = (signal.SIGINT, signal.SIGTERM)
+        for stop in stop_signals:
+            loop.add_signal_handler(stop, self.handle_exit, stop, None)
+        try:
+            yield
+        finally:
+            for stop in stop_signals:
+                loop.remove_signal_handler(stop)

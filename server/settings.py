@@ -1,0 +1,98 @@
+"""Server settings (COLLECTIONS_MCP_* environment variables and .env) and which vendors are enabled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tools.billing_care.tools import TOOLSET as BILLING_CARE
+from tools.collect.tools import TOOLSET as COLLECT
+from tools.common.settings import VendorConfigError, VendorSettings
+from tools.common.spec import Toolset
+from tools.procurios.tools import TOOLSET as PROCURIOS
+from tools.scollect.tools import TOOLSET as SCOLLECT
+
+# Every toolset the server knows, in the order tools are listed.
+TOOLSETS: dict[str, Toolset] = {toolset.name: toolset for toolset in (SCOLLECT, COLLECT, BILLING_CARE, PROCURIOS)}
+
+
+class ConfigError(ValueError):
+    """A setting is wrong or incomplete; the message says which variable and what to do."""
+
+
+def _default_state_dir() -> Path:
+    return Path.home() / ".local" / "state" / "collections-mcp"
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COLLECTIONS_MCP_", env_file=".env", extra="ignore")
+
+    sandbox: bool = Field(default=False, description="Force the built-in sandbox vendors even if real ones are set.")
+    read_only: bool = Field(default=False, description="Register only tools whose effect is 'read'.")
+    toolsets: Annotated[list[str] | None, NoDecode] = Field(
+        default=None, description="Comma list of toolsets to enable (default: every configured vendor)."
+    )
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    log_level: str = "INFO"
+    sandbox_token_ttl_seconds: float = Field(default=900.0, gt=0)
+    sandbox_latency_ms: float = Field(default=0.0, ge=0)
+    sandbox_db: str | None = Field(default=None, description="SQLite file for sandbox data (default: in memory).")
+
+    @field_validator("toolsets", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            names = [name.strip().lower() for name in value.split(",") if name.strip()]
+            return names or None
+        return value
+
+    @field_validator("toolsets")
+    @classmethod
+    def _known_toolsets(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [name for name in value or [] if name not in TOOLSETS]
+        if unknown:
+            raise ValueError(
+                f"COLLECTIONS_MCP_TOOLSETS names unknown toolset(s) {', '.join(unknown)}; known: {', '.join(TOOLSETS)}"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class VendorPlan:
+    """Which vendors the server talks to and with what settings."""
+
+    sandbox: bool
+    vendors: dict[str, VendorSettings]
+
+
+def load_vendor_settings() -> dict[str, VendorSettings]:
+    return {name: toolset.settings_cls() for name, toolset in TOOLSETS.items()}
+
+
+def plan_vendors(server: ServerSettings, vendor_settings: dict[str, VendorSettings] | None = None) -> VendorPlan:
+    """Decide real vendors vs sandbox. Half-configured vendors are errors even when the sandbox is forced."""
+    settings = vendor_settings if vendor_settings is not None else load_vendor_settings()
+    enabled: dict[str, VendorSettings] = {}
+    problems: list[str] = []
+    for name, vendor in settings.items():
+        try:
+            if vendor.enabled:
+                enabled[name] = vendor
+        except VendorConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("; ".join(problems))
+    if server.sandbox or not enabled:
+        return VendorPlan(sandbox=True, vendors={})
+    if server.toolsets:
+        missing = [name for name in server.toolsets if name not in enabled]
+        if missing:
+            raise ConfigError(
+                f"COLLECTIONS_MCP_TOOLSETS selects {', '.join(missing)} but that vendor is not configured "
+                f"(see .env.example for its variables)"
+            )
+    return VendorPlan(sandbox=False, vendors=enabled)

@@ -1,0 +1,96 @@
+"""The server as users run it: the console script over stdio and over streamable HTTP, in sandbox mode."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio.abc import Process
+from anyio.streams.text import TextReceiveStream
+from mcp import Client, StdioServerParameters
+
+from sandbox.http import serve_app
+from server.app import ServerConfig, build_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+SCRIPT = str(Path(sys.executable).with_name("collections-mcp"))
+
+
+def sandbox_env(tmp_path: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SCOLLECT_", "COLLECTIONS_MCP_"))}
+    env |= {"COLLECTIONS_MCP_SANDBOX": "1", "COLLECTIONS_MCP_STATE_DIR": str(tmp_path / "state")}
+    return env
+
+
+async def test_stdio_console_script_serves_the_sandbox(tmp_path: Path) -> None:
+    params = StdioServerParameters(
+        command=SCRIPT, args=["serve", "--transport", "stdio"], env=sandbox_env(tmp_path), cwd=str(tmp_path)
+    )
+    async with Client(params) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert "scollect_get_account" in names
+        result = await client.call_tool("scollect_get_account", {"file_number": "R1000"})
+    assert not result.is_error
+    assert result.structured_content is not None and result.structured_content["file_number"] == "R1000"
+
+
+@pytest.fixture
+async def http_server(tmp_path: Path) -> AsyncIterator[tuple[str, Process]]:
+    process = await anyio.open_process(
+        [SCRIPT, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", "0"],
+        env=sandbox_env(tmp_path),
+        cwd=str(tmp_path),
+    )
+    try:
+        assert process.stderr is not None
+        lines = TextReceiveStream(process.stderr)
+        seen = ""
+        with anyio.fail_after(30):
+            async for chunk in lines:
+                seen += chunk
+                if "MCP streamable HTTP at " in seen:
+                    break
+        first_line = seen.split("MCP streamable HTTP at ", 1)
+        assert "sandbox mode" in first_line[0]
+        url = first_line[1].split()[0]
+        yield url, process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            with anyio.fail_after(15):
+                await process.wait()
+
+
+async def test_http_console_script_announces_sandbox_and_serves(http_server: tuple[str, Process]) -> None:
+    url, process = http_server
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/mcp")
+    async with Client(url) as client:
+        result = await client.call_tool("scollect_get_phones", {"file_number": "R1000"})
+    assert not result.is_error
+    assert result.structured_content is not None
+    assert "123-456-7890" in [phone["phone_number"] for phone in result.structured_content["phones"]]
+    process.send_signal(signal.SIGTERM)
+    with anyio.fail_after(15):
+        assert await process.wait() == 0
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_streamable_http_in_process_both_protocol_eras(server_config: ServerConfig, mode: str) -> None:
+    server = build_server(server_config)
+    app = server.streamable_http_app(streamable_http_path="/mcp")
+    async with (
+        server.session_manager.run(),
+        serve_app(app) as base_url,
+        Client(f"{base_url}/mcp", mode=mode) as client,  # type: ignore[arg-type]
+    ):
+        result = await client.call_tool("scollect_get_account_summary", {"file_number": "R1000"})
+        bad = await client.call_tool("scollect_get_account", {"file_number": "R999999"})
+    assert not result.is_error and result.structured_content is not None
+    assert result.structured_content["file_number"] == "R1000"
+    assert bad.is_error

@@ -1,0 +1,1 @@
+"""Oracle Communications Billing Care (REST, /bcws/webresources/v1.0): collections actions."""

@@ -1,0 +1,55 @@
+"""Billing Care tools: a few lines each, mapping typed arguments to a client call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.billing_care import models as m
+from tools.billing_care.client import BillingCareClient
+from tools.billing_care.settings import BillingCareSettings
+from tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
+
+Ctx = ToolContext[BillingCareClient]
+
+
+async def get_account_collections(ctx: Ctx, args: m.AccountArgs) -> m.AccountCollections:
+    """Read an account's collections state in Billing Care: each bill unit in collections with its
+    overdue amount and days, minimum due, aging buckets and scheduled collections actions (ids, due
+    dates, status). Use it to find the action_id for billing_care_update_collections_action."""
+    return await ctx.client.account_collections(args.account_id)
+
+
+async def get_collections_action_history(ctx: Ctx, args: m.ActionArgs) -> m.ActionHistory:
+    """Read the history of one collections action (scheduled, updated, ...): each change with its
+    due date, status and agent, newest first. Use it to check whether an update landed."""
+    return await ctx.client.action_history(args.action_id)
+
+
+async def update_collections_action(ctx: Ctx, args: m.UpdateCollectionsActionArgs) -> m.ResourceReference:
+    """Change one collections action in Billing Care: reschedule it (reschedule_date, or slip_by_days),
+    set its status or action flag, cancel its follow-up actions, and/or record why with a note comment
+    (note plus account_id; note_id adds the comment to an existing note). Give at least one change.
+    Returns the action's reference id and URI."""
+    return await ctx.client.update_collections_action(args.action_id, args.change())
+
+
+R, W = Effect.READ, Effect.WRITE
+_specs: list[ToolSpec[BillingCareClient, Any, Any]] = [
+    ToolSpec("billing_care_get_account_collections", "Get an account's collections", R, "GET /bcws/webresources/v1.0/collections/account/{id}", m.AccountArgs, m.AccountCollections, get_account_collections),
+    ToolSpec("billing_care_get_collections_action_history", "Get collections action history", R, "GET /bcws/webresources/v1.0/collections/history/action/{id}", m.ActionArgs, m.ActionHistory, get_collections_action_history),
+    ToolSpec("billing_care_update_collections_action", "Update collections action", W, "PUT /bcws/webresources/v1.0/collections/task/{id}", m.UpdateCollectionsActionArgs, m.ResourceReference, update_collections_action),
+]  # fmt: skip
+
+TOOLSET = Toolset(
+    name="billing_care",
+    title="Oracle Billing Care",
+    instructions=(
+        "Billing Care ids look like '0.0.0.1+-account+130964' (keep the '+' signs). Find an account's "
+        "collections actions with billing_care_get_account_collections, change one with "
+        "billing_care_update_collections_action (record the reason as a note), and confirm with "
+        "billing_care_get_collections_action_history."
+    ),
+    settings_cls=BillingCareSettings,
+    open_client=BillingCareClient.open,
+    specs=tuple(_specs),
+)

@@ -1,0 +1,1 @@
+"""Collect! (Comtech Systems): client, models, record tools and the contact-plan bridge."""

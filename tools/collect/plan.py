@@ -1,0 +1,311 @@
+"""collect_run_contact_plan: run a Collect! contact plan and relay each websocket prompt to a person.
+
+One websocket per run (its own `key`), the `runplan` POST in flight while the prompts arrive:
+
+    connect -> {"type": "key", "message": <websocket-id>}
+    POST /api/v1/collect/app/runplan {"plan", "<record_type>": rowid, "websocket-id"}   (stays open)
+    <- {"type": "start", "jobid"}   <- {"type": "prompt", ...} -> ask a person -> {"jobid", "button", "data"?}
+    <- {"type": "end"} (the plan continues) ... the POST returns: the plan is finished.
+
+Declining a prompt presses its Cancel button when it has one; otherwise the job is aborted by closing
+the socket. Either way Collect! rolls back everything the plan changed. Every wait is bounded by
+COLLECT_PROMPT_TIMEOUT; any failure closes the socket and cancels the POST, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import anyio
+from pydantic import Field
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from tools.collect.client import CollectClient
+from tools.collect.forms import CollectForm, parse_form
+from tools.common.errors import VendorError, VendorUnavailable
+from tools.common.human import Ask, Progress, Question
+from tools.common.models import Args, Out
+from tools.common.spec import ToolContext
+
+VENDOR = "Collect!"
+RecordType = Literal["debtor", "client", "cosigner", "associate"]
+_CANCEL = re.compile(r"^\s*cancel\s*$", re.IGNORECASE)
+_DATE_ATTEMPTS = 3
+
+
+class RunPlanArgs(Args):
+    plan: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9_-]{1,16}$", description="Contact plan code (cp_code), e.g. 'REV'.")
+    ]
+    record_type: Annotated[RecordType, Field(description="What kind of record to run the plan on.")] = "debtor"
+    rowid: Annotated[int, Field(gt=0, description="Row id of the record (e.g. the debtor's de_rowid).")]
+
+
+class PromptExchange(Out):
+    number: int
+    kind: str
+    message: str | None = None
+    answer: str | None = Field(default=None, description="The choice made (button label), or 'declined'.")
+    values: dict[str, Any] | None = Field(default=None, description="Text, date or form values sent back.")
+
+
+class PlanRun(Out):
+    plan: str
+    record_type: str
+    rowid: int
+    job_id: str | None = None
+    status: Literal["completed", "cancelled"]
+    prompts: list[PromptExchange]
+    message: str
+
+
+@dataclass
+class _Run:
+    args: RunPlanArgs
+    prompts: list[PromptExchange] = field(default_factory=list)
+    job_id: str | None = None
+    cancelled: bool = False
+
+
+def _context(args: RunPlanArgs, number: int) -> str:
+    return f"(Collect! contact plan {args.plan} on {args.record_type} {args.rowid}, prompt {number})"
+
+
+def _choice_schema(labels: list[str], title: str = "Choice") -> dict[str, Any]:
+    return {"type": "string", "title": title, "enum": labels}
+
+
+def _cancel_index(labels: list[str]) -> int | None:
+    return next((index for index, label in enumerate(labels) if _CANCEL.match(label)), None)
+
+
+async def _ask_button(run: _Run, msg: dict[str, Any], ask: Ask, number: int) -> tuple[dict[str, Any] | None, PromptExchange]:
+    labels = [str(label) for label in msg.get("buttons") or []]
+    if not labels:
+        raise VendorError(VENDOR, "a button prompt arrived without buttons")
+    text = str(msg.get("message") or "Choose an option")
+    answer = await ask(Question(f"{text}\n{_context(run.args, number)}", {
+        "type": "object", "properties": {"choice": _choice_schema(labels)}, "required": ["choice"]}))
+    exchange = PromptExchange(number=number, kind="button", message=text)
+    choice = answer.content.get("choice") if answer.accepted else None
+    if choice not in labels:
+        return _declined(run, msg, labels, exchange)
+    exchange.answer = str(choice)
+    return {"jobid": msg["jobid"], "button": labels.index(str(choice))}, exchange
+
+
+def _declined(run: _Run, msg: dict[str, Any], labels: list[str], exchange: PromptExchange) -> tuple[dict[str, Any] | None, PromptExchange]:
+    run.cancelled = True
+    exchange.answer = "declined"
+    cancel = _cancel_index(labels)
+    return ({"jobid": msg["jobid"], "button": cancel} if cancel is not None else None), exchange
+
+
+async def _ask_value(run: _Run, msg: dict[str, Any], ask: Ask, number: int, kind: str) -> tuple[dict[str, Any] | None, PromptExchange]:
+    labels = [str(label) for label in msg.get("buttons") or ["OK", "Cancel"]]
+    text = str(msg.get("message") or ("Enter a date" if kind == "date" else "Enter a value"))
+    exchange = PromptExchange(number=number, kind=kind, message=text)
+    proceed = next((index for index, label in enumerate(labels) if not _CANCEL.match(label)), 0)
+    value_schema: dict[str, Any] = {"type": "string", "title": "Date (YYYY-MM-DD)" if kind == "date" else "Answer"}
+    if kind == "date":
+        value_schema["format"] = "date"
+    prefix = ""
+    for _ in range(_DATE_ATTEMPTS):
+        answer = await ask(Question(f"{prefix}{text}\n{_context(run.args, number)}", {
+            "type": "object", "properties": {"value": value_schema}, "required": ["value"]}))
+        if not answer.accepted:
+            return _declined(run, msg, labels, exchange)
+        value = str(answer.content.get("value", "")).strip()
+        if kind == "date":
+            try:
+                value = date.fromisoformat(value).isoformat()
+            except ValueError:
+                prefix = f"'{value}' is not a date in YYYY-MM-DD form. "
+                continue
+        exchange.answer = labels[proceed] if proceed < len(labels) else "OK"
+        exchange.values = {"value": value}
+        return {"jobid": msg["jobid"], "button": proceed, "data": {"value": value}}, exchange
+    raise VendorError(VENDOR, f"no valid date after {_DATE_ATTEMPTS} tries; the plan was stopped and rolled back")
+
+
+async def _ask_form(
+    run: _Run, msg: dict[str, Any], ask: Ask, number: int, client: CollectClient
+) -> tuple[dict[str, Any] | None, PromptExchange]:
+    formid = str(msg.get("formid") or "")
+    form: CollectForm = parse_form(await client.form(formid))
+    defaults = {str(key): value for key, value in (msg.get("data") or {}).items()}
+    text = str(msg.get("message") or f"Confirm the details of '{form.title}'")
+    exchange = PromptExchange(number=number, kind="form", message=text)
+    proceed_buttons = [button for button in form.buttons if not _CANCEL.match(button.label)]
+    properties = {f.name: f.schema(defaults.get(f.name)) for f in form.fields if not f.readonly}
+    required = [f.name for f in form.fields if f.required and not f.readonly]
+    if len(proceed_buttons) > 1:
+        properties["button"] = _choice_schema([button.label for button in proceed_buttons], "Action")
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    answer = await ask(Question(f"{text}\n{_context(run.args, number)}", schema))
+    if not answer.accepted or not proceed_buttons:
+        cancel = next((button.value for button in form.buttons if _CANCEL.match(button.label)), None)
+        run.cancelled = True
+        exchange.answer = "declined"
+        return ({"jobid": msg["jobid"], "button": cancel} if cancel is not None else None), exchange
+    chosen = proceed_buttons[0]
+    if len(proceed_buttons) > 1:
+        chosen = next((b for b in proceed_buttons if b.label == answer.content.get("button")), proceed_buttons[0])
+    # Collect! sends only non-blank defaults; every other form field must be sent back, blank if unset.
+    data = {form_field.name: str(defaults.get(form_field.name, "") or "") for form_field in form.fields}
+    data |= {key: str(defaults[key]) for key in defaults if key not in data}
+    data |= {key: _as_text(value) for key, value in answer.content.items() if key != "button" and key in data}
+    exchange.answer = chosen.label
+    exchange.values = {key: value for key, value in data.items() if value != ""}
+    return {"jobid": msg["jobid"], "button": chosen.value, "data": data}, exchange
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return "" if value is None else str(value)
+
+
+async def _receive(ws: ClientConnection, wait_seconds: float) -> dict[str, Any]:
+    try:
+        with anyio.fail_after(wait_seconds):
+            raw = await ws.recv()
+    except TimeoutError:
+        raise VendorUnavailable(VENDOR, f"no websocket message within {wait_seconds:g} s; the plan was stopped") from None
+    except ConnectionClosed:
+        raise VendorUnavailable(
+            VENDOR, "Collect! closed the websocket in the middle of the plan, so Collect! rolled the plan back"
+        ) from None
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        raise VendorError(VENDOR, "the websocket sent a message that is not JSON") from None
+    if not isinstance(message, dict):
+        raise VendorError(VENDOR, "the websocket sent a message that is not an object")
+    return message
+
+
+async def _open_socket(client: CollectClient, open_seconds: float) -> ClientConnection:
+    """Connect with the current token; a refused handshake (expired token) logs in again once."""
+    for relogin in (False, True):
+        headers = await client.websocket_headers(relogin=relogin)
+        try:
+            return await connect(client.settings.websocket_url, additional_headers=headers,
+                                 open_timeout=open_seconds, close_timeout=5, max_size=2**22)  # fmt: skip
+        except InvalidStatus as exc:
+            if exc.response.status_code in (401, 403) and not relogin:
+                continue
+            raise VendorUnavailable(
+                VENDOR, f"the websocket handshake was refused (HTTP {exc.response.status_code})"
+            ) from None
+        except (InvalidHandshake, OSError, TimeoutError) as exc:
+            raise VendorUnavailable(VENDOR, f"could not open the websocket ({type(exc).__name__})") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _conversation(client: CollectClient, args: RunPlanArgs, ask: Ask, progress: Progress) -> PlanRun:
+    settings = client.settings
+    timeout = settings.prompt_timeout
+    run = _Run(args=args)
+    ws = await _open_socket(client, min(timeout, 15))
+    async with ws:
+        key = await _receive(ws, min(timeout, 15))
+        if key.get("type") != "key" or not key.get("message"):
+            raise VendorError(VENDOR, "the websocket did not start with its key message")
+        await _drive(client, ws, str(key["message"]), run, ask, progress, timeout)
+    status: Literal["completed", "cancelled"] = "cancelled" if run.cancelled else "completed"
+    message = (
+        "The plan was cancelled at a prompt; Collect! rolled back every change this plan made."
+        if run.cancelled else f"The plan ran to the end ({len(run.prompts)} prompt(s) answered)."
+    )
+    await progress(1, 1, f"plan {args.plan} {status}")
+    return PlanRun(plan=args.plan, record_type=args.record_type, rowid=args.rowid, job_id=run.job_id,
+                   status=status, prompts=run.prompts, message=message)
+
+
+async def _drive(client: CollectClient, ws: ClientConnection, websocket_id: str, run: _Run,
+                 ask: Ask, progress: Progress, wait_seconds: float) -> None:
+    args = run.args
+    timeout = wait_seconds
+    failure: BaseException | None = None
+    post_error: BaseException | None = None
+    plan_finished = anyio.Event()
+    reader = anyio.CancelScope()
+
+    async def post() -> None:
+        nonlocal post_error
+        try:
+            await client.run_plan(args.plan, args.record_type, args.rowid, websocket_id, timeout=timeout * 100)
+        except Exception as exc:
+            post_error = exc
+        finally:
+            plan_finished.set()
+            reader.cancel()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(post)
+        await progress(0, None, f"plan {args.plan} started")
+        with reader:
+            try:
+                await _read_prompts(client, ws, websocket_id, run, ask, progress, timeout)
+            except Exception as exc:  # recorded, re-raised outside the task group (no exception groups)
+                failure = exc
+        if not plan_finished.is_set():
+            tasks.cancel_scope.cancel()  # aborted or failed: stop waiting on the POST; closing the socket rolls back
+    if failure is not None:
+        raise failure
+    if post_error is not None and not run.cancelled:
+        raise post_error
+
+
+async def _read_prompts(client: CollectClient, ws: ClientConnection, websocket_id: str, run: _Run,
+                        ask: Ask, progress: Progress, wait_seconds: float) -> None:
+    timeout = wait_seconds
+    while True:
+        message = await _receive(ws, timeout)
+        if message.get("websocket-id") not in (None, websocket_id):
+            continue  # another job's message on a shared stream
+        kind = message.get("type")
+        if kind == "start":
+            run.job_id = str(message.get("jobid") or "") or None
+        elif kind == "prompt":
+            number = len(run.prompts) + 1
+            subtype = str(message.get("subtype") or "button")
+            try:
+                with anyio.fail_after(timeout):
+                    if subtype == "form":
+                        reply, exchange = await _ask_form(run, message, ask, number, client)
+                    elif subtype in ("string", "date"):
+                        reply, exchange = await _ask_value(run, message, ask, number, subtype)
+                    else:
+                        reply, exchange = await _ask_button(run, message, ask, number)
+            except TimeoutError:
+                raise VendorError(
+                    VENDOR, f"nobody answered prompt {number} within {timeout:g} s; the plan was stopped and rolled back"
+                ) from None
+            run.prompts.append(exchange)
+            if reply is None:  # declined and no cancel button: abort the job by closing the socket
+                await ws.close()
+                return
+            await ws.send(json.dumps(reply))
+            await progress(number, None, f"prompt {number} answered")
+
+
+async def run_contact_plan(ctx: ToolContext[CollectClient], args: RunPlanArgs) -> PlanRun:
+    """Run a Collect! contact plan (by its code, e.g. 'REV') on a debtor, client, cosigner or associate.
+
+    The plan may stop to ask questions (confirm, choose, fill in a form, give a date); each one is put to
+    the person using this client, and the answer goes back to Collect!. Declining a question cancels the
+    plan and Collect! rolls back everything it changed. Needs a client with elicitation support; a plan
+    asks one question per round, so the client must allow as many input rounds as the plan has prompts.
+    Find plan codes with collect_list_contact_plans. Returns the job id, each prompt with the answer given,
+    and whether the plan completed or was cancelled."""
+    label = f"Collect! contact plan {args.plan}"
+    return await ctx.human.converse(lambda ask, progress: _conversation(ctx.client, args, ask, progress), label=label)

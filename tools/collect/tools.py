@@ -1,0 +1,148 @@
+"""Collect! record tools: each maps typed arguments to a documented REST call and a compact output."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from tools.collect import models as m
+from tools.collect import plan
+from tools.collect.client import DATA, CollectClient, Condition
+from tools.collect.settings import CollectSettings
+from tools.common.compact import Page
+from tools.common.errors import InvalidArgument
+from tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
+
+Ctx = ToolContext[CollectClient]
+T = TypeVar("T")
+
+
+def _page(model: type[T], items: list[T], total: int, offset: int) -> Page[T]:
+    """A page of a vendor-paged read: Collect! counted `total`; it sent the items from `offset` on."""
+    following = offset + len(items)
+    return Page[model](  # type: ignore[valid-type]
+        items=items, total=total, offset=offset, next_offset=following if following < total else None
+    )
+
+
+async def get_debtor(ctx: Ctx, args: m.DebtorArgs) -> m.Debtor:
+    """Read one Collect! debtor (account) by rowid: name, account number, status, balances (owing, paid,
+    principal), key dates, masked SSN, address, phones, e-mail, employer. Find the rowid with
+    collect_search_debtors."""
+    return m.debtor_from(await ctx.client.debtor(args.rowid))
+
+
+async def search_debtors(ctx: Ctx, args: m.SearchDebtorsArgs) -> Page[m.DebtorSummary]:
+    """Find Collect! debtors by part of the name, account number, status, e-mail or ZIP (all given criteria
+    must match), sorted by name, a page at a time. Each hit has the rowid the other collect_ tools take."""
+    conditions = []
+    if args.name:
+        conditions.append(Condition("de_name", f"%{args.name}%", "like"))
+    if args.account_number:
+        conditions.append(Condition("de_number", args.account_number))
+    if args.status:
+        conditions.append(Condition("de_status", args.status))
+    if args.email:
+        conditions.append(Condition("de_email", args.email))
+    if args.zip:
+        conditions.append(Condition("de_zip", args.zip))
+    if args.active_only:
+        conditions.append(Condition("de_active", "1"))
+    found = await ctx.client.search_debtors(conditions, offset=args.offset, limit=args.limit, fields=m.SUMMARY_FIELDS)
+    return _page(m.DebtorSummary, [m.summary_from(row) for row in found.rows], found.total, args.offset)
+
+
+async def get_debtor_contacts(ctx: Ctx, args: m.PagedDebtorArgs) -> Page[m.Contact]:
+    """A debtor's contacts (scheduled and completed calls, letters, reviews...) by date, oldest first, paged:
+    type, description, due date, who it is assigned to, done or not."""
+    found = await ctx.client.debtor_contacts(args.rowid, offset=args.offset, limit=args.limit)
+    types = await ctx.client.contact_types()
+    return _page(m.Contact, [m.contact_from(row, types) for row in found.rows], found.total, args.offset)
+
+
+async def get_debtor_notes(ctx: Ctx, args: m.PagedDebtorArgs) -> Page[m.Note]:
+    """A debtor's notes (the account's written log), oldest first, paged."""
+    found = await ctx.client.debtor_notes(args.rowid, offset=args.offset, limit=args.limit)
+    return _page(m.Note, [m.note_from(row) for row in found.rows], found.total, args.offset)
+
+
+async def get_debtor_transactions(ctx: Ctx, args: m.PagedDebtorArgs) -> Page[m.Transaction]:
+    """A debtor's financial transactions (payments, fees, adjustments) by payment date, oldest first, paged."""
+    found = await ctx.client.debtor_transactions(args.rowid, offset=args.offset, limit=args.limit)
+    return _page(m.Transaction, [m.transaction_from(row) for row in found.rows], found.total, args.offset)
+
+
+async def list_contact_plans(ctx: Ctx, args: m.NoArgs) -> m.ContactPlanList:
+    """List the contact plans defined in Collect! (code, name, what they do). Run one with
+    collect_run_contact_plan by its code."""
+    plans = [m.plan_from(row) for row in await ctx.client.contact_plans()]
+    return m.ContactPlanList(plans=plans, total=len(plans))
+
+
+async def add_note(ctx: Ctx, args: m.AddNoteArgs) -> m.WriteResult:
+    """Add a note to a debtor's log in Collect! (stamped with today's date, the time and our operator ID)."""
+    created = await ctx.client.add_note(args.rowid, {"no_text": args.text})
+    return m.WriteResult(debtor_rowid=args.rowid, record="notes", record_rowid=m.rowid_of(created.get("no_rowid")),
+                         changed={"text": args.text})  # fmt: skip
+
+
+async def add_contact(ctx: Ctx, args: m.AddContactArgs) -> m.WriteResult:
+    """Schedule a contact on a debtor in Collect! (a call, letter, review... due on a date, for an operator).
+    This only schedules work in Collect!; it does not itself contact the debtor."""
+    try:
+        code = m.resolve_contact_type(args.contact_type, await ctx.client.contact_types())
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+    contact: dict[str, Any] = {"co_type": code, "co_date": args.date.isoformat(), "co_description": args.description}
+    if args.time is not None:
+        contact["co_time"] = f"{args.time}:00"
+    if args.priority is not None:
+        contact["co_priority"] = str(args.priority)
+    if args.assigned_to is not None:
+        contact["co_who"] = args.assigned_to.upper()
+    created = await ctx.client.add_contact(args.rowid, contact)
+    changed = {"type": code, "date": args.date.isoformat(), "description": args.description}
+    changed |= {"time": args.time} if args.time else {}
+    changed |= {"assigned_to": contact["co_who"]} if "co_who" in contact else {}
+    return m.WriteResult(debtor_rowid=args.rowid, record="contact", record_rowid=m.rowid_of(created.get("co_rowid")),
+                         changed=changed)  # fmt: skip
+
+
+async def update_debtor(ctx: Ctx, args: m.UpdateDebtorArgs) -> m.WriteResult:
+    """Overwrite a debtor's contact details in Collect!: address lines, city, state, ZIP, phones, e-mail,
+    employer (and blank any of them with `clear`). Nothing else can be changed here. The old values are
+    returned in `previous`; they are gone from Collect! afterwards."""
+    changes = args.changes()
+    before = await ctx.client.debtor(args.rowid)
+    wire = {m.DEBTOR_UPDATE_FIELDS[name]: value for name, value in changes.items()}
+    await ctx.client.update_debtor(args.rowid, wire)
+    previous = {name: str(before.get(m.DEBTOR_UPDATE_FIELDS[name]) or "").strip() for name in changes}
+    return m.WriteResult(debtor_rowid=args.rowid, record="debtor", record_rowid=args.rowid, changed=changes,
+                         previous=previous)  # fmt: skip
+
+
+R, W, D = Effect.READ, Effect.WRITE, Effect.DESTRUCTIVE
+_specs: list[ToolSpec[CollectClient, Any, Any]] = [
+    ToolSpec("collect_get_debtor", "Get debtor", R, f"GET {DATA}/debtor/<rowid>", m.DebtorArgs, m.Debtor, get_debtor),
+    ToolSpec("collect_search_debtors", "Search debtors", R, f"GET {DATA}/debtor?filter=&fields=&sort=&limit=&page=", m.SearchDebtorsArgs, Page[m.DebtorSummary], search_debtors),
+    ToolSpec("collect_get_debtor_contacts", "Get a debtor's contacts", R, f"GET {DATA}/debtor/<rowid>/contact", m.PagedDebtorArgs, Page[m.Contact], get_debtor_contacts),
+    ToolSpec("collect_get_debtor_notes", "Get a debtor's notes", R, f"GET {DATA}/debtor/<rowid>/notes", m.PagedDebtorArgs, Page[m.Note], get_debtor_notes),
+    ToolSpec("collect_get_debtor_transactions", "Get a debtor's transactions", R, f"GET {DATA}/debtor/<rowid>/transaction", m.PagedDebtorArgs, Page[m.Transaction], get_debtor_transactions),
+    ToolSpec("collect_list_contact_plans", "List contact plans", R, f"GET {DATA}/contact_plan", m.NoArgs, m.ContactPlanList, list_contact_plans),
+    ToolSpec("collect_add_note", "Add note", W, f"POST {DATA}/notes", m.AddNoteArgs, m.WriteResult, add_note),
+    ToolSpec("collect_add_contact", "Schedule contact", W, f"POST {DATA}/contact", m.AddContactArgs, m.WriteResult, add_contact),
+    ToolSpec("collect_update_debtor", "Update debtor contact details", D, f"PATCH {DATA}/debtor/<rowid>", m.UpdateDebtorArgs, m.WriteResult, update_debtor),
+    ToolSpec("collect_run_contact_plan", "Run contact plan", W, "POST /api/v1/collect/app/runplan + websocket", plan.RunPlanArgs, plan.PlanRun, plan.run_contact_plan),
+]  # fmt: skip
+
+TOOLSET = Toolset(
+    name="collect",
+    title="Collect!",
+    instructions=(
+        "Collect! debtors are identified by rowid (de_rowid): find it with collect_search_debtors, then read "
+        "with collect_get_debtor. Record every conversation with collect_add_note; schedule follow-ups with "
+        "collect_add_contact. Lists are paged: follow next_offset."
+    ),
+    settings_cls=CollectSettings,
+    open_client=CollectClient.open,
+    specs=tuple(_specs),
+)

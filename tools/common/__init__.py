@@ -1,0 +1,1 @@
+"""What every vendor package shares: error types, argument types, output compaction, HTTP helpers."""

@@ -1,0 +1,39 @@
+"""HTTP plumbing every vendor client uses: one pooled client, timeouts, bounded retries for reads only."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from tools.common.errors import VendorUnavailable
+
+T = TypeVar("T")
+
+READ_ATTEMPTS = 3
+
+
+def pooled_client(base_url: str, timeout_seconds: float, **kwargs: object) -> httpx.AsyncClient:
+    """One keep-alive pool per vendor per server; every request has a timeout."""
+    timeout = httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    return httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, limits=limits, **kwargs)  # type: ignore[arg-type]
+
+
+async def retry_read(call: Callable[[], Awaitable[T]], *, attempts: int = READ_ATTEMPTS) -> T:
+    """Retry a read on VendorUnavailable (connection errors, timeouts, 5xx) with jittered backoff.
+
+    Only for calls that change nothing at the vendor: a write is never retried blindly, because a
+    timeout does not tell us whether it landed.
+    """
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(VendorUnavailable),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(multiplier=0.1, max=2.0),
+        reraise=True,
+    ):
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover

@@ -1,0 +1,81 @@
+"""How a vendor package declares its tools: data, not decorated functions.
+
+A `ToolSpec` says what a tool is (name, effect, typed input and output, handler); a `Toolset` groups a
+vendor's specs with its settings and the factory for its client. `server/` turns these into MCP tools
+and wraps every one in the same policy pipeline, so nothing here knows about MCP or policy.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from tools.common.human import HumanChannel
+from tools.common.settings import VendorSettings
+
+ClientT = TypeVar("ClientT")
+InT = TypeVar("InT", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
+
+
+class Effect(StrEnum):
+    """What calling the tool does in the world. Policy (read-only mode, confirmation, audit) keys off this."""
+
+    READ = "read"
+    WRITE = "write"
+    CONTACT = "contact"
+    MONEY = "money"
+    DESTRUCTIVE = "destructive"
+
+
+class ProgressReporter(Protocol):
+    async def __call__(self, progress: float, total: float | None = None, message: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class ToolContext(Generic[ClientT]):
+    """What a handler may use: its vendor's client, progress reporting, the server's clock, and a person."""
+
+    client: ClientT
+    report_progress: ProgressReporter
+    now: Callable[[], datetime]
+    human: HumanChannel
+
+
+@dataclass(frozen=True)
+class ToolSpec(Generic[ClientT, InT, OutT]):
+    """One tool. The handler's docstring is the description the LLM reads."""
+
+    name: str
+    title: str
+    effect: Effect
+    endpoint: str
+    input_model: type[InT]
+    output_model: type[OutT]
+    handler: Callable[[ToolContext[ClientT], InT], Awaitable[OutT]]
+
+    @property
+    def description(self) -> str:
+        return inspect.getdoc(self.handler) or self.title
+
+
+AnySpec = ToolSpec[Any, Any, Any]
+
+
+@dataclass(frozen=True)
+class Toolset:
+    """A vendor's tools plus how to configure and connect to it."""
+
+    name: str
+    title: str
+    instructions: str
+    settings_cls: type[VendorSettings]
+    open_client: Callable[[Any], AbstractAsyncContextManager[Any]]
+    specs: tuple[AnySpec, ...] = field(default_factory=tuple)

@@ -1,0 +1,1 @@
+"""Procurios CRM: contact moments (registrations of contact with relations)."""

@@ -1,0 +1,162 @@
+"""Typed inputs and compact outputs of the Procurios contact-moment tools. Wire names stay in client.py."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from tools.common.models import Args, Out
+
+PAGE_SIZE = 25  # Procurios answers 25 contact moments per page
+
+
+def _midnight(value: Any) -> Any:
+    """A plain date means the start of that day."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime.combine(value, time())
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
+        return datetime.combine(date.fromisoformat(value.strip()), time())
+    return value
+
+
+TypeName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="Contact moment type id as procurios_list_contact_moment_types lists it: 'ContactMomentPhone'.",
+        examples=["ContactMomentPhone"],
+    ),
+]
+RelationId = Annotated[int, Field(ge=1)]
+
+# ----------------------------------------------------------------------------------------- arguments
+
+
+class NoArgs(Args):
+    pass
+
+
+class ListContactMomentsArgs(Args):
+    page: Annotated[int, Field(ge=1, le=100000, description="Page number, from 1; Procurios gives 25 per page.")] = 1
+    since: Annotated[
+        datetime | None,
+        BeforeValidator(_midnight),
+        Field(
+            description=(
+                "Only contact moments created or updated since then: ISO date or date-time, e.g. '2024-03-01' or "
+                "'2024-03-01T09:30:00' (Procurios' own clock; a UTC offset is dropped)."
+            )
+        ),
+    ] = None
+    relation_ids: Annotated[
+        list[RelationId] | None,
+        Field(min_length=1, max_length=200, description="Only contact moments of these relations (Procurios ids)."),
+    ] = None
+
+
+class SchemaArgs(Args):
+    type: TypeName
+
+
+class ContactMomentDraft(Args):
+    """Everything a new contact moment can carry; the type's JSON schema has the last word."""
+
+    type: TypeName
+    subject: Annotated[str, Field(description="What the contact was about, e.g. 'Retention call'.")]
+    sender_id: Annotated[int, Field(description="Procurios id of the relation that initiated the contact.")]
+    recipients: Annotated[
+        list[int],
+        Field(description="Procurios ids of the relations that were contacted (at least one, no duplicates)."),
+    ]
+    date_time: Annotated[
+        datetime | None,
+        BeforeValidator(_midnight),
+        Field(description="When the contact happened, ISO 8601 with offset, e.g. '2018-11-13T20:20:39+02:00'."),
+    ] = None
+    action_code: Annotated[int | None, Field(description="Code of the action the contact was entered through.")] = None
+    reference: Annotated[
+        str | None, Field(description="Your own reference for this contact moment (at most 255 characters).")
+    ] = None
+    tag_ids: Annotated[
+        list[int] | None, Field(description="Ids of tags to attach (see procurios_list_contact_moment_tags).")
+    ] = None
+    fields: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description=(
+                'Type-specific fields by their schema name, e.g. {"contents": "..."} for ContactMomentPhone. '
+                "procurios_get_contact_moment_schema lists them."
+            )
+        ),
+    ] = None
+
+
+CreateContactMomentArgs = ContactMomentDraft
+
+# ------------------------------------------------------------------------------------------- outputs
+
+
+class Tag(Out):
+    id: int
+    name: str
+
+
+class TagList(Out):
+    tags: list[Tag]
+
+
+class ContactMoment(Out):
+    id: int
+    subject: str | None = None
+    type: str | None = None
+    date_time: str | None = Field(default=None, description="When the contact happened (ISO 8601).")
+    sender_id: int | None = None
+    sender: str | None = Field(default=None, description="Name of the sender relation.")
+    recipients: list[int] = Field(default_factory=list)
+    action: int | None = None
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class ContactMomentPage(Out):
+    contact_moments: list[ContactMoment]
+    page: int
+    count: int = Field(description="Contact moments on this page.")
+    may_have_more: bool = Field(description="A full page came back, so the next page may hold more.")
+    next_page: int | None = Field(default=None, description="Ask for this page next when may_have_more is true.")
+
+
+class ContactMomentType(Out):
+    id: str = Field(description="Use as `type` in the schema and create tools.")
+    title: str | None = None
+    addable: bool | None = Field(default=None, description="Whether new contact moments of this type can be created.")
+
+
+class ContactMomentTypeList(Out):
+    types: list[ContactMomentType]
+
+
+class SchemaField(Out):
+    name: str = Field(description="Field name in the schema.")
+    argument: str = Field(
+        description="Where to give it to procurios_create_contact_moment: an argument or fields.<name>."
+    )
+    type: str | None = None
+    required: bool = False
+    description: str | None = None
+    constraints: dict[str, Any] = Field(default_factory=dict, description="maxLength, minItems, uniqueItems, enum, ...")
+
+
+class ContactMomentSchema(Out):
+    type: str
+    fields: list[SchemaField]
+    json_schema: dict[str, Any] = Field(description="The draft-07 JSON schema exactly as Procurios gives it.")
+
+
+class CreatedContactMoment(Out):
+    contact_moment_id: int
+    type: str

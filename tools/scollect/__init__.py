@@ -1,0 +1,1 @@
+"""Scollect (SMAX): client, models and tools."""
