@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import MCPServer
 
+from server.confirmation import ConfirmationStage
 from server.human import Conversations
 from server.pipeline import CallLog, PolicyPipeline, ServerState, Stage
 from server.registry import build_tool, select_specs
@@ -57,7 +58,7 @@ class ServerConfig:
 
 
 def build_server(config: ServerConfig) -> MCPServer[ServerState]:
-    pipeline = PolicyPipeline([CallLog(), *config.extra_stages])
+    pipeline = PolicyPipeline([CallLog(), *config.extra_stages, ConfirmationStage(config.settings.confirm)])
     selected = config.selected()
     tools = [build_tool(toolset, spec, pipeline) for toolset, spec in selected]
     in_use = [toolset for toolset in config.toolsets() if any(ts is toolset for ts, _ in selected)]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
 import anyio
 from pydantic import ValidationError
@@ -50,6 +52,23 @@ def _parser() -> argparse.ArgumentParser:
         description="List the enabled tools (respecting COLLECTIONS_MCP_TOOLSETS and COLLECTIONS_MCP_READ_ONLY).",
     )
     tools.add_argument("--markdown", action="store_true", help="print the README's tool table")
+
+    audit = commands.add_parser(
+        "audit",
+        help="print the audit log: one record per tool call (allowed or refused), oldest first",
+        description="Print the audit log kept in COLLECTIONS_MCP_STATE_DIR/audit.sqlite3 (newest N records).",
+    )
+    audit.add_argument(
+        "--since",
+        type=_since_arg,
+        metavar="WHEN",
+        help="only records at or after WHEN: ISO time (2026-11-25T10:00Z; no zone = UTC) or -10m, -2h, -1d",
+    )
+    audit.add_argument("--tool", metavar="NAME", help="only calls of this tool (e.g. scollect_add_note)")
+    audit.add_argument("--limit", type=int, default=100, metavar="N", help="at most the newest N records (default 100)")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    # Let `--since -10m` read as a value, not an option (Python >= 3.13 already does; argparse has no public hook).
+    audit._negative_number_matcher = re.compile(r"^-\d+(?:\.\d+)?[smhd]?$")
     return parser
 
 
@@ -122,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             anyio.run(_sandbox_only)
         elif args.command == "tools":
             anyio.run(_print_tools, settings, args.markdown)
+        elif args.command == "audit":
+            return anyio.run(_print_audit, settings, args.since, args.tool, args.limit, args.json)
     except ConfigError as exc:
         print(f"collections-mcp: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -139,6 +160,60 @@ async def _print_tools(settings: ServerSettings, markdown: bool) -> None:
     config = ServerConfig(settings=settings, vendors=vendors, sandbox=plan.sandbox)
     for line in _tool_lines(config, markdown):
         print(line)
+
+
+def _since_arg(value: str) -> datetime:
+    """`--since`: an ISO time (UTC when it has no zone) or a relative -30s / -10m / -2h / -1d."""
+    from datetime import UTC, timedelta
+
+    relative = re.fullmatch(r"-?(\d+(?:\.\d+)?)([smhd])", value.strip())
+    if relative:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[relative.group(2)]
+        return datetime.now(UTC) - timedelta(**{unit: float(relative.group(1))})
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a time: use ISO (2026-11-25T10:00:00Z) or relative (-10m, -2h, -1d)"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def _print_audit(
+    settings: ServerSettings, since: datetime | None, tool: str | None, limit: int, as_json: bool
+) -> int:
+    from server.audit import SqliteAuditLog, audit_path
+
+    path = audit_path(settings.state_dir)
+    if not path.exists():
+        print(f"collections-mcp: no audit log yet at {path} (no tool call has been recorded)", file=sys.stderr)
+        return 0
+    audit = SqliteAuditLog(path)
+    try:
+        records = await audit.query(since, tool, limit)
+    finally:
+        audit.close()
+    if as_json:
+        for record in records:
+            print(record.model_dump_json())
+        return 0
+    rows = [
+        (
+            record.time.strftime("%Y-%m-%d %H:%M:%SZ"),
+            record.tool,
+            record.outcome + (" (replayed)" if record.replayed else ""),
+            record.client_name or "-",
+            f"{record.duration_ms:.1f} ms",
+        )
+        for record in records
+    ]
+    header = ("time (UTC)", "tool", "outcome", "client", "duration")
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if not rows:
+        print("(no matching records)")
+    return 0
 
 
 if __name__ == "__main__":

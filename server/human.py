@@ -28,7 +28,13 @@ import anyio
 from anyio.abc import TaskGroup
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ElicitRequest, ElicitRequestFormParams, ElicitResult, InputRequiredResult
+from mcp.types import (
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitRequestURLParams,
+    ElicitResult,
+    InputRequiredResult,
+)
 from mcp.types.version import is_version_at_least
 
 from tools.common.human import Answer, Ask, HumanUnavailable, Progress, Question
@@ -157,11 +163,17 @@ class McpHumanChannel:
             return False
         return _is_modern(self._ctx) or self._ctx.session.can_send_request
 
+    def opens_urls(self) -> bool:
+        capabilities = self._ctx.client_capabilities
+        elicitation = capabilities.elicitation if capabilities is not None else None
+        return self.available() and elicitation is not None and elicitation.url is not None
+
     async def converse(self, run: Callable[[Ask, Progress], Awaitable[T]], *, label: str) -> T:
+        """Run `run(ask, progress)` with questions relayed to a person; returns what `run` returns."""
         if not self.available():
             raise HumanUnavailable(
-                f"{label} asks a person questions while it runs, and this MCP client does not support "
-                "elicitation (or this connection cannot carry it). Use a client with elicitation support."
+                f"{label} may need to ask a person questions while it runs, and this MCP client does not "
+                "support elicitation (or this connection cannot carry it). Use a client with elicitation support."
             )
         if _is_modern(self._ctx):
             return await self._round(run, label)
@@ -171,6 +183,14 @@ class McpHumanChannel:
         await self._ctx.report_progress(progress, total, message)
 
     async def _push(self, question: Question) -> Answer:
+        if question.url is not None:
+            if not self.opens_urls():
+                raise HumanUnavailable("this MCP client cannot open a URL for the person (no URL-mode elicitation)")
+            consent = await self._ctx.session.elicit_url(
+                question.message, question.url, question.elicitation_id or uuid.uuid4().hex,
+                related_request_id=self._ctx.request_id,
+            )
+            return Answer(action=consent.action)
         result = await self._ctx.session.elicit_form(
             question.message, question.schema, related_request_id=self._ctx.request_id
         )
@@ -196,6 +216,8 @@ class McpHumanChannel:
             finally:
                 conversation.progress = None
         if event is None or event.kind == "question":
+            if event is not None and event.question is not None and event.question.url and not self.opens_urls():
+                conversation.cancel()  # nobody can answer it: end the conversation rather than leave it waiting
             self._ask_client(conversation, event)
         if event.kind == "failed":
             assert event.error is not None
@@ -216,9 +238,16 @@ class McpHumanChannel:
         if event is None:  # the vendor is still working: let the client come back for the next question
             state = json.dumps({"conversation": conversation.id, "seq": conversation.seq})
             raise InputRequired(InputRequiredResult(request_state=state))
-        assert event.question is not None
-        ask = ElicitRequest(
-            params=ElicitRequestFormParams(message=event.question.message, requested_schema=event.question.schema)
-        )
+        question = event.question
+        assert question is not None
+        if question.url is not None:
+            if not self.opens_urls():
+                # Answer the waiting conversation so it fails cleanly instead of waiting for nobody.
+                raise HumanUnavailable("this MCP client cannot open a URL for the person (no URL-mode elicitation)")
+            ask = ElicitRequest(params=ElicitRequestURLParams(message=question.message, url=question.url))
+        else:
+            ask = ElicitRequest(
+                params=ElicitRequestFormParams(message=question.message, requested_schema=question.schema)
+            )
         state = json.dumps({"conversation": conversation.id, "seq": event.seq})
         raise InputRequired(InputRequiredResult(input_requests={f"q{event.seq}": ask}, request_state=state))

@@ -28,8 +28,8 @@ from pydantic import BaseModel, ValidationError
 from server.human import Conversations, InputRequired, McpHumanChannel
 from server.redaction import scrub, scrub_text
 from tools.common.errors import InvalidArgument, VendorError
-from tools.common.human import HumanUnavailable
-from tools.common.spec import AnySpec, ToolContext
+from tools.common.human import NOBODY, Ask, HumanUnavailable, Person, Progress
+from tools.common.spec import AnySpec, Effect, ProgressReporter, ToolContext
 
 log = logging.getLogger("collections_mcp.calls")
 
@@ -45,15 +45,21 @@ class ServerState:
 
 @dataclass
 class ToolCall:
-    """One call on its way through the pipeline."""
+    """One call on its way through the pipeline; stages read it and may annotate it."""
 
     spec: AnySpec
     toolset: str
     arguments: BaseModel
     call_id: str
     client_name: str | None
+    session_id: str | None = None
+    idempotency_key: str | None = None
     started: float = field(default_factory=time.perf_counter)
     outcome: str = "pending"
+    replayed: bool = False
+    vendor_status: int | None = None
+    notes: list[str] = field(default_factory=list)
+    context: ToolContext[Any] | None = None
 
 
 Proceed = Callable[[], Awaitable[BaseModel]]
@@ -148,64 +154,126 @@ def _pre_parse(spec: AnySpec, arguments: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
+RejectionListener = Callable[[AnySpec, str, str, str], Awaitable[None]]
+IDEMPOTENCY_ARGUMENT = "idempotency_key"
+
+
 class PolicyPipeline:
-    def __init__(self, stages: Sequence[Stage]) -> None:
+    def __init__(self, stages: Sequence[Stage], rejection_listeners: Sequence[RejectionListener] = ()) -> None:
         self.stages = list(stages)
+        # Told about calls refused before any stage ran (bad arguments), so audit sees every call.
+        self.rejection_listeners = list(rejection_listeners)
 
     async def run(
         self, spec: AnySpec, toolset: str, raw: dict[str, Any], ctx: Context[ServerState, Any]
     ) -> CallToolResult | InputRequiredResult:
+        state = ctx.request_context.lifespan_context
+        call_id = uuid.uuid4().hex[:12]
+        raw = dict(raw)
+        idempotency_key = raw.pop(IDEMPOTENCY_ARGUMENT, None) if spec.effect != Effect.READ else None
         try:
             arguments = spec.input_model.model_validate(_pre_parse(spec, raw))
-        except ValidationError as exc:
-            raise ToolError(scrub_text(describe_validation_error(spec, exc))) from None
+            if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 200):
+                raise InvalidArgument("idempotency_key must be a non-empty string of at most 200 characters")
+        except (ValidationError, InvalidArgument) as exc:
+            reason = describe_validation_error(spec, exc) if isinstance(exc, ValidationError) else (
+                f"Invalid arguments for {spec.name}; nothing was sent to the vendor.\n- {exc}")
+            reason = scrub_text(reason)
+            for listener in self.rejection_listeners:
+                await listener(spec, toolset, call_id, reason)
+            raise ToolError(reason) from None
 
-        state = ctx.request_context.lifespan_context
-        call = ToolCall(spec=spec, toolset=toolset, arguments=arguments, call_id=uuid.uuid4().hex[:12], client_name=None)
-        tool_ctx = ToolContext(
-            client=state.clients[toolset],
-            report_progress=ctx.report_progress,
-            now=state.clock,
-            human=McpHumanChannel(ctx, state.conversations),
-        )
+        channel = McpHumanChannel(ctx, state.conversations)
+        call = ToolCall(
+            spec=spec, toolset=toolset, arguments=arguments, call_id=call_id, client_name=None,
+            session_id=_session_id(ctx), idempotency_key=idempotency_key,
+        )  # fmt: skip
 
-        async def invoke() -> BaseModel:
-            result = await spec.handler(tool_ctx, arguments)
-            if not isinstance(result, spec.output_model):
-                raise TypeError(f"{spec.name} returned {type(result).__name__}, not {spec.output_model.__name__}")
-            return cast(BaseModel, result)
+        async def chain(ask: Ask, progress: Progress) -> tuple[BaseModel, ToolCall]:
+            call.context = ToolContext(
+                client=state.clients[toolset],
+                report_progress=_progress_reporter(progress),
+                now=state.clock,
+                person=Person(ask=ask, can_ask=channel.available(), can_open_urls=channel.opens_urls()),
+                clients=state.clients,
+            )
+            proceed: Proceed = lambda: self._invoke(call)  # noqa: E731 - the innermost step of the chain
+            for stage in reversed(self.stages):
+                proceed = _bind(stage, call, proceed)
+            # On 2026 rounds this runs once in the background; the call it annotated travels with the result.
+            return await proceed(), call
 
-        chain: Proceed = invoke
-        for stage in reversed(self.stages):
-            chain = _bind(stage, call, chain)
         try:
-            result = await chain()
+            if _may_ask_a_person(spec) and channel.available():
+                result, call = await channel.converse(chain, label=f"{spec.name}")
+            else:
+                result, call = await chain(NOBODY.ask, _direct_progress(ctx))
         except InputRequired as more:  # a 2026-era round that needs answers from a person
             return more.result
-        except HumanUnavailable as exc:
-            raise ToolError(scrub_text(str(exc))) from None
-        except Refused as exc:
-            call.outcome = outcome_of(exc)
-            raise ToolError(scrub_text(f"Refused by {exc.stage}: {exc.reason}")) from None
-        except VendorError as exc:
-            call.outcome = "vendor_error"
-            raise ToolError(scrub_text(str(exc))) from None
-        except InvalidArgument as exc:
-            call.outcome = "invalid_arguments"
-            raise ToolError(scrub_text(f"Invalid arguments for {spec.name}; nothing was changed: {exc}")) from None
-        except ToolError:
-            raise
-        except Exception:
-            call.outcome = "internal_error"
-            log.exception("tool %s failed unexpectedly (call %s)", spec.name, call.call_id)
-            effect_note = "" if spec.effect == "read" else " It is not known whether the vendor applied the change;"
-            raise ToolError(
-                f"Internal error in collections-mcp while running {spec.name} (call {call.call_id}).{effect_note}"
-                " check with a read tool before retrying."
-            ) from None
+        except BaseException as exc:
+            raise _as_tool_error(spec, call, exc) from None
         structured = scrub(result.model_dump(mode="json", exclude_none=True))
         text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+        content = [TextContent(type="text", text=text)]
+        content += [TextContent(type="text", text=scrub_text(note)) for note in call.notes]
+        meta = {"collections-mcp/replayed": True} if call.replayed else None
+        return CallToolResult(content=content, structured_content=structured, _meta=meta)
+
+    async def _invoke(self, call: ToolCall) -> BaseModel:
+        spec = call.spec
+        assert call.context is not None
+        result = await spec.handler(call.context, call.arguments)
+        if not isinstance(result, spec.output_model):
+            raise TypeError(f"{spec.name} returned {type(result).__name__}, not {spec.output_model.__name__}")
+        return cast(BaseModel, result)
+
+
+def _may_ask_a_person(spec: AnySpec) -> bool:
+    """Tools that can need a person: they run inside one conversation (one question per round on 2026)."""
+    return spec.asks_person or spec.capture is not None or spec.contact is not None or spec.effect in (
+        Effect.MONEY, Effect.DESTRUCTIVE)
+
+
+def _session_id(ctx: Context[ServerState, Any]) -> str | None:
+    headers = ctx.headers or {}
+    return headers.get("mcp-session-id") or None
+
+
+def _direct_progress(ctx: Context[ServerState, Any]) -> Progress:
+    async def report(progress: float, total: float | None, message: str | None) -> None:
+        await ctx.report_progress(progress, total, message)
+
+    return report
+
+
+def _progress_reporter(sink: Progress) -> ProgressReporter:
+    async def report(progress: float, total: float | None = None, message: str | None = None) -> None:
+        await sink(progress, total, message)
+
+    return report
+
+
+def _as_tool_error(spec: AnySpec, call: ToolCall, exc: BaseException) -> BaseException:
+    """Every failure becomes a tool error whose text says what happened (never a secret or PII)."""
+    call.outcome = outcome_of(exc)
+    if isinstance(exc, ToolError):
+        return ToolError(scrub_text(str(exc)))
+    if isinstance(exc, Refused):
+        return ToolError(scrub_text(f"Refused by {exc.stage}: {exc.reason}"))
+    if isinstance(exc, HumanUnavailable):
+        return ToolError(scrub_text(f"{spec.name} could not run: {exc}. Nothing was sent to the vendor."))
+    if isinstance(exc, VendorError):
+        return ToolError(scrub_text(str(exc)))
+    if isinstance(exc, InvalidArgument):
+        return ToolError(scrub_text(f"Invalid arguments for {spec.name}; nothing was changed: {exc}"))
+    if not isinstance(exc, Exception):
+        return exc  # cancellation and interpreter exits propagate untouched
+    log.error("tool %s failed unexpectedly (call %s)", spec.name, call.call_id, exc_info=exc)
+    effect_note = "" if spec.effect == Effect.READ else " It is not known whether the vendor applied the change;"
+    return ToolError(
+        f"Internal error in collections-mcp while running {spec.name} (call {call.call_id}).{effect_note}"
+        " check with a read tool before retrying."
+    )
 
 
 def _bind(stage: Stage, call: ToolCall, proceed: Proceed) -> Proceed:

@@ -10,7 +10,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import ConfigDict
 
-from server.pipeline import PolicyPipeline, ServerState
+from server.pipeline import IDEMPOTENCY_ARGUMENT, PolicyPipeline, ServerState
 from tools.common.spec import AnySpec, Effect, Toolset
 
 
@@ -50,12 +50,30 @@ def select_specs(
     return chosen
 
 
+def check_spec(spec: AnySpec) -> None:
+    """Policy needs these to act; a spec without them is a programming error, caught at startup."""
+    if spec.effect in (Effect.MONEY, Effect.DESTRUCTIVE) and spec.summarize is None:
+        raise TypeError(f"{spec.name}: {spec.effect} tools need a `summarize` for the confirmation prompt")
+    if spec.effect == Effect.CONTACT and spec.contact is None:
+        raise TypeError(f"{spec.name}: contact tools need `contact` (who is reached, how) for the compliance guard")
+
+
 def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Tool:
+    check_spec(spec)
     async def call(arguments: dict[str, Any], ctx: Context[ServerState, Any]) -> CallToolResult | InputRequiredResult:
         return await pipeline.run(spec, toolset.name, arguments, ctx)
 
     input_schema = spec.input_model.model_json_schema()
     input_schema.pop("title", None)
+    if spec.effect != Effect.READ:
+        input_schema.setdefault("properties", {})[IDEMPOTENCY_ARGUMENT] = {
+            "type": "string",
+            "maxLength": 200,
+            "description": (
+                "Optional. Retrying with the same key and arguments returns the first call's result instead of "
+                "making the change again (identical calls are also recognised without a key)."
+            ),
+        }
     output_schema = spec.output_model.model_json_schema()
     return Tool(
         fn=call,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,7 +40,18 @@ class ServerSettings(BaseSettings):
     log_level: str = "INFO"
     sandbox_token_ttl_seconds: float = Field(default=900.0, gt=0)
     sandbox_latency_ms: float = Field(default=0.0, ge=0)
+    confirm: Literal["always", "never"] = Field(
+        default="always",
+        description="Confirm money/destructive calls with a person; 'never' only for pre-approved automation.",
+    )
     sandbox_db: str | None = Field(default=None, description="SQLite file for sandbox data (default: in memory).")
+    idempotency_window_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        # Exactly this variable (no other spelling is read from the environment); plain seconds, e.g. 600.
+        validation_alias="COLLECTIONS_MCP_IDEMPOTENCY_WINDOW",
+        description="Seconds an identical write/contact/money/destructive call is replayed instead of re-sent.",
+    )
 
     @field_validator("toolsets", mode="before")
     @classmethod

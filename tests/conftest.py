@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.client.session import ClientSession
 from sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
 
 from server.app import ServerConfig, build_server
+from server.logs import JsonLines
 from server.runtime import sandbox_vendor_settings
 from server.settings import ServerSettings
 
@@ -24,6 +27,8 @@ def anyio_backend() -> str:
 async def sandbox(anyio_backend: str) -> AsyncIterator[RunningSandbox]:
     async with run_sandbox(SandboxConfig()) as running:
         yield running
+        # Collected at the end: tests may have written more sensitive data into the sandbox.
+        _LEAK_CORPUS["values"] = _sensitive_values(running)
 
 
 @pytest.fixture
@@ -61,3 +66,68 @@ class Wire:
 @pytest.fixture
 def wire(sandbox: RunningSandbox) -> Wire:
     return Wire(sandbox)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Suite-wide leak check: nothing a client receives and nothing the server logs may contain a full SSN, card,
+# bank account or routing number from the sandbox data. Recorded across every test; judged once at the end.
+# ------------------------------------------------------------------------------------------------------------
+
+
+class _Seen(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.texts.append(JsonLines().format(record))
+
+
+def _sensitive_values(sandbox: RunningSandbox) -> set[str]:
+    values: set[str] = {"4111111111111111", "4111 1111 1111 1111", "5555555555554444", "9876543210"}
+    store = sandbox.scollect.store
+    for file_number in store.file_numbers():
+        account = store.account(file_number)
+        for key in ("socialsecuritynumber", "codebtor1socialsecurity", "codebtor2socialsecurity", "jointsocial"):
+            ssn = str(account.get(key) or "").strip()
+            if len(ssn.replace("-", "")) == 9 and ssn.replace("-", "").isdigit() and set(ssn.replace("-", "")) != {"0"}:
+                values |= {ssn, ssn.replace("-", "")}
+        for payment in store.external_payments(file_number):
+            for key in ("cardnumber", "checkaccountnumber", "checkroutingnumber"):
+                number = str(payment.get(key) or "").replace("-", "").replace(" ", "")
+                if number.isdigit() and len(number) >= 8:
+                    values.add(number)
+    for database in sandbox.collect.store.databases.values():
+        for debtor in database.rows("debtor"):
+            ssn = str(debtor.get("de_ss") or "").strip()
+            if len(ssn.replace("-", "")) == 9:
+                values |= {ssn, ssn.replace("-", "")}
+    return values
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leak_watch() -> Iterator[list[str]]:
+    """Records what clients receive (tool results, errors) and every log record, for the end-of-suite check."""
+    seen: list[str] = []
+    handler = _Seen()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    original = ClientSession.call_tool
+
+    async def recording_call_tool(self: ClientSession, *args: Any, **kwargs: Any) -> Any:
+        result = await original(self, *args, **kwargs)  # type: ignore[call-overload]
+        seen.append(result.model_dump_json())
+        return result
+
+    ClientSession.call_tool = recording_call_tool  # type: ignore[method-assign]
+    yield seen
+    ClientSession.call_tool = original  # type: ignore[method-assign]
+    root.removeHandler(handler)
+    seen.extend(handler.texts)
+    sensitive = _LEAK_CORPUS.get("values", set())
+    leaks = sorted({value for value in sensitive for text in seen if value in text})
+    assert not leaks, f"sensitive values reached a client or a log unmasked: {[v[-4:] for v in leaks]}"
+
+
+_LEAK_CORPUS: dict[str, set[str]] = {}
+

@@ -14,9 +14,6 @@ from sandbox.scollect.demo_data import SPECIAL_ACCOUNTS, generate
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture

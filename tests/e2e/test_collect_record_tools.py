@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
+from mcp.types import ElicitResult, CallToolResult, TextContent
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
@@ -51,10 +51,20 @@ def collect_settings(base_url: str, **overrides: Any) -> CollectSettings:
     return CollectSettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
 
 
+CONFIRMATIONS: list[str] = []
+
+
+async def confirm_everything(context: Any, params: Any) -> ElicitResult:
+    """The person approves whatever the server asks them to confirm, and we keep what they were shown."""
+    CONFIRMATIONS.append(params.message)
+    return ElicitResult(action="accept", content={"confirm": True})
+
+
 async def mcp_client(tmp_path: Path, settings: CollectSettings, **server: Any) -> Client:
     server_settings = ServerSettings(_env_file=None, state_dir=tmp_path / "state", toolsets=None, sandbox=False,  # type: ignore[call-arg]
                                      **({"read_only": False} | server))  # fmt: skip
-    return Client(build_server(ServerConfig(settings=server_settings, vendors={"collect": settings})))
+    config = ServerConfig(settings=server_settings, vendors={"collect": settings})
+    return Client(build_server(config), elicitation_callback=confirm_everything)
 
 
 @pytest.fixture
@@ -265,9 +275,12 @@ async def test_update_debtor_normalises_and_returns_the_previous_values(mcp: Cli
     assert data["previous"] == {"cell_phone": "716-555-0102", "email": "john.smith@example.com", "home_phone": "716-555-0101"}
     debtor = db(app).debtor(101)
     assert debtor is not None and debtor["de_cell_phone"] == "716-555-0199" and debtor["de_home_phone"] == ""
-    assert wire.paths() == [f"GET {DATA}/debtor/101", f"PATCH {DATA}/debtor/101"]
-    assert wire.requests()[1].json == {"data": {"de_cell_phone": "716-555-0199", "de_email": "j.smith@example.com",
+    # One read for the confirmation summary, one to record the previous values, then the change.
+    assert wire.paths() == [f"GET {DATA}/debtor/101", f"GET {DATA}/debtor/101", f"PATCH {DATA}/debtor/101"]
+    assert wire.requests()[2].json == {"data": {"de_cell_phone": "716-555-0199", "de_email": "j.smith@example.com",
                                                 "de_home_phone": ""}}  # fmt: skip
+    shown = CONFIRMATIONS[-1]
+    assert "Collect! debtor 101" in shown and "cell_phone: '716-555-0102' -> '716-555-0199'" in shown
 
 
 @pytest.mark.parametrize(

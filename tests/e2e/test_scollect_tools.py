@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, ElicitResult, TextContent
 
 from sandbox.runner import RunningSandbox
 from sandbox.scollect.demo_data import SPECIAL_ACCOUNTS
@@ -277,14 +277,29 @@ async def test_update_permission_checks_value_type(mcp: Client, sandbox: Running
     assert str(store(sandbox).permissions("R1005")["donottext"]) == "1"
 
 
-async def test_update_account_field_guards_and_writes(mcp: Client, sandbox: RunningSandbox, wire: Wire) -> None:
+async def test_update_account_field_guards_and_writes(server_config: Any, sandbox: RunningSandbox, wire: Wire) -> None:
+    from server.app import build_server
+
+    shown: list[str] = []
+
+    async def approve(context: Any, params: Any) -> ElicitResult:
+        shown.append(params.message)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with Client(build_server(server_config), elicitation_callback=approve) as mcp:
+        await _update_account_field(mcp, sandbox, wire)
+    assert "overwrite 'employer' from" in shown[0] and "to 'ACME BAKERY'" in shown[0]
+
+
+async def _update_account_field(mcp: Client, sandbox: RunningSandbox, wire: Wire) -> None:
     protected = await failed(mcp, "scollect_update_account_field", {"file_number": "R1006", "field": "socialsecuritynumber", "value": "x"})
     assert "cannot be changed" in protected
     typo = await failed(mcp, "scollect_update_account_field", {"file_number": "R1006", "field": "employr", "value": "x"})
     assert "Did you mean employer" in typo
     assert wire.requests() == []
     await ok(mcp, "scollect_update_account_field", {"file_number": "R1006", "field": "Employer", "value": "ACME BAKERY"})
-    assert wire.requests()[0].json == {"filenumber": "R1006", "fieldname": "employer", "fieldvalue": "ACME BAKERY"}
+    assert wire.paths() == ["GET /getaccount/R1006", "PUT /updatedbase"]  # read for the confirmation, then write
+    assert wire.requests()[1].json == {"filenumber": "R1006", "fieldname": "employer", "fieldvalue": "ACME BAKERY"}
     assert store(sandbox).account("R1006")["employer"] == "ACME BAKERY"
 
 

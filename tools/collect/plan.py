@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from tools.collect.client import CollectClient
 from tools.collect.forms import CollectForm, parse_form
 from tools.common.errors import VendorError, VendorUnavailable
-from tools.common.human import Ask, Progress, Question
+from tools.common.human import Ask, HumanUnavailable, Progress, Question
 from tools.common.models import Args, Out
 from tools.common.spec import ToolContext
 
@@ -307,5 +307,16 @@ async def run_contact_plan(ctx: ToolContext[CollectClient], args: RunPlanArgs) -
     asks one question per round, so the client must allow as many input rounds as the plan has prompts.
     Find plan codes with collect_list_contact_plans. Returns the job id, each prompt with the answer given,
     and whether the plan completed or was cancelled."""
-    label = f"Collect! contact plan {args.plan}"
-    return await ctx.human.converse(lambda ask, progress: _conversation(ctx.client, args, ask, progress), label=label)
+    if not ctx.person.can_ask:
+        raise HumanUnavailable(
+            f"Collect! contact plan {args.plan} may stop to ask questions, and this MCP client does not support "
+            "elicitation, so nobody could answer them. The plan was not started; use a client with elicitation"
+        )
+    return await _conversation(ctx.client, args, ctx.person.ask, _progress(ctx))
+
+
+def _progress(ctx: ToolContext[CollectClient]) -> Progress:
+    async def report(progress: float, total: float | None, message: str | None) -> None:
+        await ctx.report_progress(progress, total, message)
+
+    return report

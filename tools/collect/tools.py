@@ -120,6 +120,15 @@ async def update_debtor(ctx: Ctx, args: m.UpdateDebtorArgs) -> m.WriteResult:
                          previous=previous)  # fmt: skip
 
 
+async def summarize_debtor_update(ctx: Ctx, args: m.UpdateDebtorArgs) -> str:
+    before = await ctx.client.debtor(args.rowid)
+    lines = []
+    for name, value in args.changes().items():
+        old = str(before.get(m.DEBTOR_UPDATE_FIELDS[name]) or "").strip() or "(blank)"
+        lines.append(f"- {name}: '{old}' -> '{value or '(blank)'}'")
+    return f"Collect! debtor {args.rowid}: overwrite\n" + "\n".join(lines)
+
+
 R, W, D = Effect.READ, Effect.WRITE, Effect.DESTRUCTIVE
 _specs: list[ToolSpec[CollectClient, Any, Any]] = [
     ToolSpec("collect_get_debtor", "Get debtor", R, f"GET {DATA}/debtor/<rowid>", m.DebtorArgs, m.Debtor, get_debtor),
@@ -130,8 +139,8 @@ _specs: list[ToolSpec[CollectClient, Any, Any]] = [
     ToolSpec("collect_list_contact_plans", "List contact plans", R, f"GET {DATA}/contact_plan", m.NoArgs, m.ContactPlanList, list_contact_plans),
     ToolSpec("collect_add_note", "Add note", W, f"POST {DATA}/notes", m.AddNoteArgs, m.WriteResult, add_note),
     ToolSpec("collect_add_contact", "Schedule contact", W, f"POST {DATA}/contact", m.AddContactArgs, m.WriteResult, add_contact),
-    ToolSpec("collect_update_debtor", "Update debtor contact details", D, f"PATCH {DATA}/debtor/<rowid>", m.UpdateDebtorArgs, m.WriteResult, update_debtor),
-    ToolSpec("collect_run_contact_plan", "Run contact plan", W, "POST /api/v1/collect/app/runplan + websocket", plan.RunPlanArgs, plan.PlanRun, plan.run_contact_plan),
+    ToolSpec("collect_update_debtor", "Update debtor contact details", D, f"PATCH {DATA}/debtor/<rowid>", m.UpdateDebtorArgs, m.WriteResult, update_debtor, summarize=summarize_debtor_update),
+    ToolSpec("collect_run_contact_plan", "Run contact plan", W, "POST /api/v1/collect/app/runplan + websocket", plan.RunPlanArgs, plan.PlanRun, plan.run_contact_plan, asks_person=True),
 ]  # fmt: skip
 
 TOOLSET = Toolset(

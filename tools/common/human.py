@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Question:
-    """One question for a person: a message and a flat JSON schema (strings, numbers, booleans, enums)."""
+    """One question for a person: a message and either a flat JSON schema (strings, numbers, booleans,
+    enums) answered in the client, or a URL the person opens (out-of-band input such as card details,
+    which must never pass through the client or the LLM)."""
 
     message: str
-    schema: dict[str, Any]
+    schema: dict[str, Any] = field(default_factory=dict)
+    url: str | None = None
+    elicitation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,16 +41,20 @@ Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 class HumanUnavailable(Exception):
-    """The connected client cannot ask a person (no elicitation support)."""
+    """The connected client cannot ask a person (no elicitation support, or no URL mode for a URL question)."""
 
 
-class HumanChannel(Protocol):
-    """What a handler uses to run a conversation with a person."""
+@dataclass(frozen=True)
+class Person:
+    """The person behind this tool call, as far as the client lets us reach them."""
 
-    def available(self) -> bool:
-        """True when the client can relay questions to a person."""
-        ...
+    ask: Ask
+    can_ask: bool
+    can_open_urls: bool
 
-    async def converse(self, run: Callable[[Ask, Progress], Awaitable[T]], *, label: str) -> T:
-        """Run `run(ask, progress)` with questions relayed to a person; returns what `run` returns."""
-        ...
+
+async def _nobody(question: Question) -> Answer:
+    raise HumanUnavailable("this MCP client does not support elicitation, so nobody can be asked")
+
+
+NOBODY = Person(ask=_nobody, can_ask=False, can_open_urls=False)

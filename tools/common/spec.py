@@ -8,16 +8,16 @@ and wraps every one in the same policy pipeline, so nothing here knows about MCP
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from tools.common.human import HumanChannel
+from tools.common.human import Person
 from tools.common.settings import VendorSettings
 
 ClientT = TypeVar("ClientT")
@@ -40,13 +40,26 @@ class ProgressReporter(Protocol):
 
 
 @dataclass(frozen=True)
+class ContactRequest:
+    """Who a `contact` tool is about to reach, and how (for the compliance guard)."""
+
+    channel: Literal["call", "text", "email"]
+    file_numbers: tuple[str, ...]
+    phone_number: str | None = None
+
+
+@dataclass(frozen=True)
 class ToolContext(Generic[ClientT]):
-    """What a handler may use: its vendor's client, progress reporting, the server's clock, and a person."""
+    """What a handler may use: its vendor's client, progress reporting, the server's clock, the person
+    behind the call (`person.ask`), every open vendor client (cross-vendor tools), and payment details
+    captured out of band for this call (money tools that declare `capture`)."""
 
     client: ClientT
     report_progress: ProgressReporter
     now: Callable[[], datetime]
-    human: HumanChannel
+    person: Person
+    clients: Mapping[str, Any] = field(default_factory=dict)
+    captured: Any = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,14 @@ class ToolSpec(Generic[ClientT, InT, OutT]):
     input_model: type[InT]
     output_model: type[OutT]
     handler: Callable[[ToolContext[ClientT], InT], Awaitable[OutT]]
+    # The handler itself asks the person questions (e.g. a Collect! plan's prompts).
+    asks_person: bool = False
+    # Plain-language summary a person confirms before a money/destructive call (required for those effects).
+    summarize: Callable[[ToolContext[ClientT], InT], Awaitable[str]] | None = None
+    # What a contact tool reaches, for the compliance guard (required for the contact effect).
+    contact: Callable[[InT], ContactRequest] | None = None
+    # Payment details this tool needs, captured on the server's secure page (never tool arguments).
+    capture: Literal["card_or_bank"] | None = None
 
     @property
     def description(self) -> str:

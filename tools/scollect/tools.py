@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tools.common.compact import Page
-from tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
+from tools.common.spec import ContactRequest, Effect, ToolContext, Toolset, ToolSpec
 from tools.scollect import models as m
 from tools.scollect.client import ScollectClient
 from tools.scollect.settings import ScollectSettings
@@ -174,6 +174,20 @@ async def send_text(ctx: Ctx, args: m.SendTextArgs) -> m.SendResult:
     return m.SendResult(file_numbers=[args.file_number], channel="text", template=args.template)
 
 
+async def summarize_account_field(ctx: Ctx, args: m.UpdateAccountFieldArgs) -> str:
+    current = (await ctx.client.account(args.file_number)).get(args.field)
+    before = str(current).strip() if current not in (None, "") else "(blank)"
+    return f"Scollect account {args.file_number}: overwrite '{args.field}' from '{before}' to '{args.value}'."
+
+
+def email_contact(args: m.SendEmailArgs) -> ContactRequest:
+    return ContactRequest(channel="email", file_numbers=tuple(args.file_numbers))
+
+
+def text_contact(args: m.SendTextArgs) -> ContactRequest:
+    return ContactRequest(channel="text", file_numbers=(args.file_number,))
+
+
 def _present(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
@@ -199,10 +213,10 @@ _specs: list[ToolSpec[ScollectClient, Any, Any]] = [
     ToolSpec("scollect_log_attempt", "Log contact attempt", W, "POST /insertattempt", m.LogAttemptArgs, m.WriteResult, log_attempt),
     ToolSpec("scollect_add_note", "Add note", W, "POST /InsertNoteline", m.AddNoteArgs, m.WriteResult, add_note),
     ToolSpec("scollect_update_permission", "Update account permission", W, "PUT /updatepermissions", m.UpdatePermissionArgs, m.WriteResult, update_permission),
-    ToolSpec("scollect_update_account_field", "Overwrite account field", D, "PUT /updatedbase", m.UpdateAccountFieldArgs, m.WriteResult, update_account_field),
+    ToolSpec("scollect_update_account_field", "Overwrite account field", D, "PUT /updatedbase", m.UpdateAccountFieldArgs, m.WriteResult, update_account_field, summarize=summarize_account_field),
     ToolSpec("scollect_create_callback", "Schedule callback", W, "POST /createCallback", m.CallbackArgs, m.WriteResult, create_callback),
-    ToolSpec("scollect_send_email", "Send templated email", C, "POST /send_email_c2c", m.SendEmailArgs, m.SendResult, send_email),
-    ToolSpec("scollect_send_text", "Send templated text", C, "POST /send_text", m.SendTextArgs, m.SendResult, send_text),
+    ToolSpec("scollect_send_email", "Send templated email", C, "POST /send_email_c2c", m.SendEmailArgs, m.SendResult, send_email, contact=email_contact),
+    ToolSpec("scollect_send_text", "Send templated text", C, "POST /send_text", m.SendTextArgs, m.SendResult, send_text, contact=text_contact),
 ]  # fmt: skip
 
 TOOLSET = Toolset(

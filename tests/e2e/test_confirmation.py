@@ -1,0 +1,88 @@
+"""Confirmation of destructive (and money) calls by a person, in both protocol eras."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult, ElicitResult, TextContent
+
+from sandbox.runner import RunningSandbox
+from server.app import ServerConfig, build_server
+from tests.conftest import Wire
+
+pytestmark = pytest.mark.anyio
+ERAS = pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+OVERWRITE = {"file_number": "R1020", "field": "employer", "value": "NEW EMPLOYER"}
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+def answering(reply: ElicitResult, shown: list[Any]) -> Any:
+    async def person(context: Any, params: Any) -> ElicitResult:
+        shown.append(params)
+        return reply
+
+    return person
+
+
+@ERAS
+async def test_confirmed_overwrite_shows_what_changes_then_writes(
+    server_config: ServerConfig, sandbox: RunningSandbox, wire: Wire, mode: str
+) -> None:
+    shown: list[Any] = []
+    before = sandbox.scollect.store.account("R1020")["employer"]
+    person = answering(ElicitResult(action="accept", content={"confirm": True}), shown)
+    async with Client(build_server(server_config), mode=mode, elicitation_callback=person) as mcp:  # type: ignore[arg-type]
+        result = await mcp.call_tool("scollect_update_account_field", OVERWRITE)
+    assert not result.is_error, text_of(result)
+    assert f"overwrite 'employer' from '{before.strip() or '(blank)'}' to 'NEW EMPLOYER'" in shown[0].message
+    assert shown[0].requested_schema["properties"]["confirm"]["type"] == "boolean"
+    assert "Confirmed by a person" in text_of(result)
+    assert wire.paths()[-1] == "PUT /updatedbase"
+    assert sandbox.scollect.store.account("R1020")["employer"] == "NEW EMPLOYER"
+
+
+@ERAS
+@pytest.mark.parametrize(
+    "reply",
+    [
+        ElicitResult(action="decline"),
+        ElicitResult(action="cancel"),
+        ElicitResult(action="accept", content={"confirm": False}),
+    ],
+)
+async def test_anything_but_yes_sends_nothing(
+    server_config: ServerConfig, sandbox: RunningSandbox, wire: Wire, mode: str, reply: ElicitResult
+) -> None:
+    before = sandbox.scollect.store.account("R1021")["employer"]
+    person = answering(reply, [])
+    async with Client(build_server(server_config), mode=mode, elicitation_callback=person) as mcp:  # type: ignore[arg-type]
+        result = await mcp.call_tool("scollect_update_account_field", OVERWRITE | {"file_number": "R1021"})
+    assert result.is_error
+    assert "did not confirm" in text_of(result) and "nothing was sent" in text_of(result)
+    assert "PUT /updatedbase" not in wire.paths()
+    assert sandbox.scollect.store.account("R1021")["employer"] == before
+
+
+async def test_client_without_elicitation_is_refused(server_config: ServerConfig, wire: Wire) -> None:
+    async with Client(build_server(server_config)) as mcp:
+        result = await mcp.call_tool("scollect_update_account_field", OVERWRITE)
+    assert result.is_error
+    assert "must be confirmed by a person" in text_of(result) and "COLLECTIONS_MCP_CONFIRM=never" in text_of(result)
+    assert wire.paths() == []
+
+
+async def test_confirm_never_is_for_preapproved_automation(
+    server_config: ServerConfig, sandbox: RunningSandbox, wire: Wire
+) -> None:
+    settings = server_config.settings.model_copy(update={"confirm": "never"})
+    async with Client(build_server(replace(server_config, settings=settings))) as mcp:
+        result = await mcp.call_tool("scollect_update_account_field", OVERWRITE | {"file_number": "R1022"})
+    assert not result.is_error, text_of(result)
+    assert "Not confirmed by a person" in text_of(result)
+    assert wire.paths() == ["PUT /updatedbase"]

@@ -1,0 +1,216 @@
+"""Idempotency and audit as pipeline stages, through the SDK's real Client against the Scollect simulator.
+
+What the vendor received is read off the simulator (`Wire`); what an operator sees is read off the audit log
+and the `collections-mcp audit` command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult, TextContent
+
+import server.app
+from server.app import ServerConfig, build_server
+from server.audit import AuditStage, SqliteAuditLog, audit_path
+from server.cli import main
+from server.idempotency import IdempotencyStage, IdempotencyStore, idempotency_path
+from server.pipeline import PolicyPipeline, Stage
+from tests.conftest import Wire
+
+pytestmark = pytest.mark.anyio
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+def note_args(message: str | None = None) -> dict[str, Any]:
+    return {"file_number": "R1004", "collector_name": "agent-ai", "message": message or f"note {uuid.uuid4().hex[:8]}"}
+
+
+Serve = Callable[[], AbstractAsyncContextManager[Client]]
+
+
+@pytest.fixture
+def state_dir(server_config: ServerConfig) -> Path:
+    return server_config.settings.state_dir
+
+
+@pytest.fixture
+def serve(server_config: ServerConfig, state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Serve:
+    """Start a server with fresh audit + idempotency stores on the test's state files (a 'process')."""
+
+    @asynccontextmanager
+    async def start() -> AsyncIterator[Client]:
+        audit = SqliteAuditLog(audit_path(state_dir))
+        store = IdempotencyStore(idempotency_path(state_dir))
+        audit_stage = AuditStage(audit)
+        stages: tuple[Stage, ...] = (audit_stage, IdempotencyStage(store, 600, lambda: T0))
+        # Until build_server passes rejection listeners itself, wire the audit's one here (test only).
+        monkeypatch.setattr(
+            server.app, "PolicyPipeline", lambda stages: PolicyPipeline(stages, [audit_stage.on_rejected])
+        )
+        try:
+            async with Client(build_server(dataclasses.replace(server_config, extra_stages=stages))) as client:
+                yield client
+        finally:
+            store.close()
+            audit.close()
+
+    return start
+
+
+async def audit_records(state_dir: Path, tool: str | None = None) -> list[Any]:
+    audit = SqliteAuditLog(audit_path(state_dir))
+    try:
+        return await audit.query(None, tool, 1000)
+    finally:
+        audit.close()
+
+
+async def test_a_retried_write_reaches_the_vendor_once_and_says_it_was_replayed(
+    serve: Serve, wire: Wire, state_dir: Path
+) -> None:
+    arguments = note_args()
+    async with serve() as mcp:
+        first = await mcp.call_tool("scollect_add_note", arguments)
+        second = await mcp.call_tool("scollect_add_note", arguments)
+    assert not first.is_error and not second.is_error, text_of(second)
+    assert wire.paths() == ["POST /InsertNoteline"]
+    assert "Replayed" not in text_of(first)
+    assert "Replayed: an identical call at 2026-11-25T10:00:00Z already did this" in text_of(second)
+    assert "the vendor was not called again" in text_of(second)
+    assert second.structured_content == first.structured_content
+    assert second.meta is not None and second.meta.get("collections-mcp/replayed") is True
+    records = await audit_records(state_dir, "scollect_add_note")
+    assert [(r.outcome, r.replayed) for r in records] == [("ok", False), ("ok", True)]
+
+
+async def test_a_new_idempotency_key_does_it_again_on_purpose(serve: Serve, wire: Wire) -> None:
+    arguments = note_args()
+    async with serve() as mcp:
+        for key in ("a", "a", "b"):
+            result = await mcp.call_tool("scollect_add_note", arguments | {"idempotency_key": key})
+            assert not result.is_error, text_of(result)
+    assert wire.paths() == ["POST /InsertNoteline", "POST /InsertNoteline"]
+
+
+async def test_concurrent_identical_calls_reach_the_vendor_once(serve: Serve, wire: Wire, state_dir: Path) -> None:
+    arguments = note_args()
+    results: list[CallToolResult] = []
+    async with serve() as mcp:
+
+        async def call() -> None:
+            results.append(await mcp.call_tool("scollect_add_note", arguments))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(4):
+                group.start_soon(call)
+    assert all(not result.is_error for result in results)
+    assert wire.paths() == ["POST /InsertNoteline"]
+    assert sum("Replayed" in text_of(result) for result in results) == 3
+    records = await audit_records(state_dir, "scollect_add_note")
+    assert len(records) == 4 and sum(r.replayed for r in records) == 3
+
+
+async def test_a_restart_between_retries_still_reaches_the_vendor_once(
+    serve: Serve, wire: Wire, state_dir: Path
+) -> None:
+    arguments = note_args()
+    async with serve() as mcp:
+        assert not (await mcp.call_tool("scollect_add_note", arguments)).is_error
+    async with serve() as mcp:  # a new server and new stores on the same files
+        again = await mcp.call_tool("scollect_add_note", arguments)
+    assert not again.is_error and "Replayed" in text_of(again)
+    assert wire.paths() == ["POST /InsertNoteline"]
+    assert len(await audit_records(state_dir, "scollect_add_note")) == 2
+
+
+async def test_a_read_is_never_replayed(serve: Serve, wire: Wire, state_dir: Path) -> None:
+    async with serve() as mcp:
+        for _ in range(2):
+            result = await mcp.call_tool("scollect_get_account", {"file_number": "R1000"})
+            assert not result.is_error and "Replayed" not in text_of(result)
+    assert wire.paths() == ["GET /getaccount/R1000"] * 2
+    records = await audit_records(state_dir, "scollect_get_account")
+    assert [(r.outcome, r.replayed, r.effect) for r in records] == [("ok", False, "read")] * 2
+
+
+async def test_every_call_has_one_audit_record_with_its_outcome(serve: Serve, wire: Wire, state_dir: Path) -> None:
+    phone = {"file_number": "R999999", "phone_number": "716-555-0100"}
+    async with serve() as mcp:
+        ok = await mcp.call_tool("scollect_add_note", note_args("Promised $50 Friday, SSN 123-45-6789"))
+        vendor_error = await mcp.call_tool("scollect_add_phone", phone)
+        retried_error = await mcp.call_tool("scollect_add_phone", phone)
+        invalid = await mcp.call_tool("scollect_add_note", {"file_number": "R1004", "ssn": "123-45-6789"})
+    assert not ok.is_error
+    assert vendor_error.is_error and retried_error.is_error and invalid.is_error
+    # A vendor error is not cached: the retry went to the vendor again. Invalid arguments sent nothing.
+    assert wire.paths() == ["POST /InsertNoteline", "POST /insertphone", "POST /insertphone"]
+
+    records = await audit_records(state_dir)
+    assert [(r.tool, r.outcome) for r in records] == [
+        ("scollect_add_note", "ok"),
+        ("scollect_add_phone", "vendor_error"),
+        ("scollect_add_phone", "vendor_error"),
+        ("scollect_add_note", "invalid_arguments"),
+    ]
+    note, error, _, rejected = records
+    assert note.arguments["message"] == "Promised $50 Friday, SSN ***-**-6789" and note.error is None
+    assert note.effect == "write" and note.toolset == "scollect" and note.duration_ms > 0
+    assert error.error is not None and "Data not found for this filenumber" in error.error
+    assert error.arguments == {
+        "file_number": "R999999",
+        "phone_number": "716-555-0100",
+        "phone_type": "UNKNOWN",
+        "phone_status": "UNKNOWN",
+        "source": "USER",
+    }
+    assert rejected.arguments == {} and rejected.error is not None and "collector_name" in rejected.error
+    assert "123-45-6789" not in json.dumps([r.model_dump(mode="json") for r in records])
+    assert len({r.call_id for r in records}) == 4
+
+
+async def cli(*argv: str) -> int:
+    """The real `collections-mcp` entry point (it runs its own event loop, so in a worker thread)."""
+    return await anyio.to_thread.run_sync(main, list(argv))
+
+
+async def test_the_audit_command_prints_the_log(
+    serve: Serve, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with serve() as mcp:
+        await mcp.call_tool("scollect_add_note", note_args())
+        await mcp.call_tool("scollect_get_account", {"file_number": "R1000"})
+    monkeypatch.setenv("COLLECTIONS_MCP_STATE_DIR", str(state_dir))
+    monkeypatch.chdir(state_dir)  # no stray .env
+    monkeypatch.setattr("server.cli.configure_logging", lambda level: None)
+
+    assert await cli("audit") == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["time", "(UTC)", "tool", "outcome", "client", "duration"]
+    assert [line.split()[2:4] for line in table[1:]] == [["scollect_add_note", "ok"], ["scollect_get_account", "ok"]]
+
+    assert await cli("audit", "--tool", "scollect_add_note", "--since", "-10m", "--json") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["tool"] for line in lines] == ["scollect_add_note"]
+    assert await cli("audit", "--since", "2999-01-01T00:00Z") == 0
+    assert "(no matching records)" in capsys.readouterr().out
+    assert await cli("audit", "--limit", "1", "--json") == 0
+    assert [json.loads(line)["tool"] for line in capsys.readouterr().out.splitlines()] == ["scollect_get_account"]
+    with pytest.raises(SystemExit):
+        await cli("audit", "--since", "yesterday")
+    assert "not a time" in capsys.readouterr().err

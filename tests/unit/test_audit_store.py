@@ -1,0 +1,234 @@
+"""The SQLite audit log and the audit stage: append-only, filtered queries, redaction, durability, outcomes."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from pydantic import BaseModel
+
+from server.audit import AuditRecord, AuditStage, SqliteAuditLog, is_secret_key, record_rejected, redact_arguments
+from server.pipeline import Refused, ToolCall
+from tools.common.errors import VendorError
+from tools.common.spec import AnySpec, Effect, ToolSpec
+from tools.common.types import SocialSecurityNumber
+
+pytestmark = pytest.mark.anyio
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+class Args(BaseModel):
+    file_number: str
+    message: str = ""
+    ssn: SocialSecurityNumber | None = None
+    cvv: str | None = None
+    threedigitnumber: str | None = None
+    card_number: str | None = None
+    password: str | None = None
+    pin: str | None = None
+    api_token: str | None = None
+    details: dict[str, Any] = {}
+
+
+class Out(BaseModel):
+    done: bool = True
+
+
+async def _handler(ctx: Any, args: Args) -> Out:
+    return Out()
+
+
+def spec(name: str = "scollect_add_note", effect: Effect = Effect.WRITE) -> AnySpec:
+    return ToolSpec(name, "Test tool", effect, "POST /x", Args, Out, _handler)
+
+
+def record(tool: str = "scollect_add_note", at: datetime = T0, **changes: Any) -> AuditRecord:
+    fields: dict[str, Any] = {
+        "time": at,
+        "call_id": f"c{at.timestamp():.0f}",
+        "tool": tool,
+        "toolset": "scollect",
+        "effect": "write",
+        "outcome": "ok",
+        "duration_ms": 12.5,
+    }
+    return AuditRecord(**(fields | changes))
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> Any:
+    log = SqliteAuditLog(tmp_path / "audit.sqlite3")
+    yield log
+    log.close()
+
+
+async def test_records_round_trip_and_queries_filter(audit: SqliteAuditLog) -> None:
+    await audit.append(record("scollect_add_note", T0, arguments={"file_number": "R1"}, vendor_status=200))
+    await audit.append(record("scollect_get_account", T0 + timedelta(minutes=1), effect="read"))
+    await audit.append(record("scollect_add_note", T0 + timedelta(minutes=2), outcome="vendor_error", error="no"))
+
+    everything = await audit.query(None, None, 100)
+    assert [r.time for r in everything] == [T0, T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)]
+    assert everything[0].arguments == {"file_number": "R1"} and everything[0].vendor_status == 200
+    assert everything[0].time.tzinfo is not None
+
+    notes = await audit.query(None, "scollect_add_note", 100)
+    assert [r.outcome for r in notes] == ["ok", "vendor_error"]
+    recent = await audit.query(T0 + timedelta(minutes=1), None, 100)
+    assert [r.tool for r in recent] == ["scollect_get_account", "scollect_add_note"]
+    newest = await audit.query(None, None, 2)  # the newest N, oldest first
+    assert [r.time for r in newest] == [T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)]
+    assert await audit.query(T0 + timedelta(days=1), None, 100) == []
+
+
+async def test_the_table_is_append_only(audit: SqliteAuditLog) -> None:
+    await audit.append(record())
+    raw = sqlite3.connect(audit.path)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            raw.execute("UPDATE audit_log SET outcome = 'ok' WHERE 1")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            raw.execute("DELETE FROM audit_log")
+    finally:
+        raw.close()
+    assert len(await audit.query(None, None, 10)) == 1
+
+
+async def test_a_new_instance_on_the_same_file_sees_every_record(tmp_path: Path) -> None:
+    first = SqliteAuditLog(tmp_path / "audit.sqlite3")
+    for minute in range(3):
+        await first.append(record(at=T0 + timedelta(minutes=minute)))
+    # No close(): what `append` returned for is on disk, as after a crash.
+    second = SqliteAuditLog(tmp_path / "audit.sqlite3")
+    try:
+        assert len(await second.query(None, None, 10)) == 3
+    finally:
+        second.close()
+        first.close()
+
+
+def test_secret_argument_names() -> None:
+    for name in ("cvv", "CVV2", "threedigitnumber", "card_number", "cardNumber", "password", "pin", "user_pin",
+                 "api_token", "client_secret", "accessToken"):
+        assert is_secret_key(name), name
+    for name in ("file_number", "message", "shipping_address", "spinner", "phone_number", "opinion"):
+        assert not is_secret_key(name), name
+
+
+def test_redaction_drops_secret_keys_at_any_depth_and_scrubs_the_rest() -> None:
+    redacted = redact_arguments(
+        {"file_number": "R1", "note": "card 4111 1111 1111 1111, ssn 123-45-6789", "cvv": "123",
+         "nested": [{"card_number": "4111111111111111", "routing": "021000021"}]}
+    )
+    assert redacted == {
+        "file_number": "R1",
+        "note": "card ****1111, ssn ***-**-6789",
+        "nested": [{"routing": "*****0021"}],
+    }
+
+
+def call_for(arguments: BaseModel, the_spec: AnySpec | None = None) -> ToolCall:
+    return ToolCall(spec=the_spec or spec(), toolset="scollect", arguments=arguments, call_id="abc123",
+                    client_name="claude", session_id="s-1")  # fmt: skip
+
+
+async def run_stage(audit: SqliteAuditLog, call: ToolCall, failure: BaseException | None = None) -> None:
+    async def proceed() -> BaseModel:
+        if failure is not None:
+            raise failure
+        return Out()
+
+    await AuditStage(audit, clock=lambda: T0)(call, proceed)
+
+
+async def test_stage_records_redacted_arguments(audit: SqliteAuditLog) -> None:
+    arguments = Args(
+        file_number="R1000", message="pay with 4111-1111-1111-1111", ssn=SocialSecurityNumber("123-45-6789"),
+        cvv="999", threedigitnumber="999", card_number="4111111111111111", password="hunter2", pin="1234",
+        api_token="tok", details={"Password": "x", "memo": "SSN 987-65-4321"},
+    )  # fmt: skip
+    await run_stage(audit, call_for(arguments))
+    [stored] = await audit.query(None, None, 10)
+    assert stored.arguments == {
+        "file_number": "R1000",
+        "message": "pay with ****1111",
+        "ssn": "***-**-6789",
+        "details": {"memo": "SSN ***-**-4321"},
+    }
+    assert (stored.call_id, stored.session_id, stored.client_name) == ("abc123", "s-1", "claude")
+    assert (stored.tool, stored.toolset, stored.effect, stored.time) == ("scollect_add_note", "scollect", "write", T0)
+    raw = sqlite3.connect(audit.path)
+    try:
+        dump = "\n".join(str(row) for row in raw.execute("SELECT * FROM audit_log"))
+    finally:
+        raw.close()
+    for secret in ("6789-", "123-45", "4111111111111111", "4111-1111", "hunter2", "999", "tok", "987-65"):
+        assert secret not in dump, secret
+
+
+@pytest.mark.parametrize(
+    ("failure", "outcome", "status", "error"),
+    [
+        (None, "ok", None, None),
+        (Refused("compliance", "texting is blocked: donottext"), "refused:compliance", None, "texting is blocked"),
+        (VendorError("Scollect", "Data not found for this filenumber", status=404), "vendor_error", 404, "Data not found"),
+        (RuntimeError("boom with ssn 123-45-6789"), "internal_error", None, "boom with ssn ***-**-6789"),
+    ],
+)
+async def test_stage_records_each_outcome_once(
+    audit: SqliteAuditLog, failure: BaseException | None, outcome: str, status: int | None, error: str | None
+) -> None:
+    if failure is None:
+        await run_stage(audit, call_for(Args(file_number="R1")))
+    else:
+        with pytest.raises(type(failure)):
+            await run_stage(audit, call_for(Args(file_number="R1")), failure)
+    [stored] = await audit.query(None, None, 10)
+    assert stored.outcome == outcome and stored.vendor_status == status
+    assert (stored.error is None) if error is None else (stored.error is not None and error in stored.error)
+    assert stored.duration_ms >= 0
+
+
+async def test_stage_records_a_cancelled_call(audit: SqliteAuditLog) -> None:
+    started = anyio.Event()
+
+    async def proceed() -> BaseModel:
+        started.set()
+        await anyio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(AuditStage(audit), call_for(Args(file_number="R1")), proceed)
+        await started.wait()
+        group.cancel_scope.cancel()
+    [stored] = await audit.query(None, None, 10)
+    assert stored.outcome == "cancelled"
+
+
+async def test_errors_are_truncated(audit: SqliteAuditLog) -> None:
+    with pytest.raises(VendorError):
+        await run_stage(audit, call_for(Args(file_number="R1")), VendorError("Scollect", "x" * 5000))
+    [stored] = await audit.query(None, None, 10)
+    assert stored.error is not None and len(stored.error) <= 500
+
+
+async def test_rejected_calls_are_recorded_without_their_arguments(audit: SqliteAuditLog) -> None:
+    await record_rejected(audit, spec(), "scollect", "rej1", "claude", "s-9",
+                          "Invalid arguments for scollect_add_note; nothing was sent.\n- file_number: required")  # fmt: skip
+    await AuditStage(audit).on_rejected(spec(), "scollect", "rej2", "bad ssn 123-45-6789")
+    first, second = await audit.query(None, None, 10)
+    assert (first.call_id, first.outcome, first.arguments, first.session_id) == ("rej1", "invalid_arguments", {}, "s-9")
+    assert first.error is not None and "file_number: required" in first.error
+    assert second.outcome == "invalid_arguments" and second.error == "bad ssn ***-**-6789"
+
+
+async def test_appends_from_many_tasks_all_land(audit: SqliteAuditLog) -> None:
+    async with anyio.create_task_group() as group:
+        for minute in range(50):
+            group.start_soon(audit.append, record(at=T0 + timedelta(minutes=minute)))
+    assert len(await audit.query(None, None, 1000)) == 50
