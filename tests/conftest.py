@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.client.session import ClientSession
-from sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
 
+from sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
 from server.app import ServerConfig, build_server
 from server.logs import JsonLines
 from server.runtime import sandbox_vendor_settings

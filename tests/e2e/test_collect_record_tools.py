@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.types import ElicitResult, CallToolResult, TextContent
+from mcp.types import CallToolResult, ElicitResult, TextContent
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
