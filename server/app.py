@@ -13,6 +13,7 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 
 from server.confirmation import ConfirmationStage
+from server.http import AuthorizationStage, HideUngrantedTools, StaticTokenVerifier, auth_settings
 from server.human import Conversations
 from server.pipeline import CallLog, PolicyPipeline, ServerState, Stage
 from server.registry import build_tool, select_specs
@@ -58,7 +59,10 @@ class ServerConfig:
 
 
 def build_server(config: ServerConfig) -> MCPServer[ServerState]:
-    pipeline = PolicyPipeline([CallLog(), *config.extra_stages, ConfirmationStage(config.settings.confirm)])
+    settings = config.settings
+    pipeline = PolicyPipeline(
+        [CallLog(), AuthorizationStage(), *config.extra_stages, ConfirmationStage(settings.confirm)]
+    )
     selected = config.selected()
     tools = [build_tool(toolset, spec, pipeline) for toolset, spec in selected]
     in_use = [toolset for toolset in config.toolsets() if any(ts is toolset for ts, _ in selected)]
@@ -77,7 +81,12 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
                 # Shutdown ends every conversation still waiting for a person (vendor jobs roll back).
                 background.cancel_scope.cancel()
 
+    http_auth: dict[str, Any] = {}
+    if settings.http_tokens:
+        http_auth = {"token_verifier": StaticTokenVerifier(settings.http_tokens), "auth": auth_settings(settings.public_url)}
     return MCPServer(
+        **http_auth,
+        middleware=[HideUngrantedTools()],
         name=SERVER_NAME,
         title="Collections MCP",
         version=package_version(),

@@ -13,6 +13,7 @@ import anyio
 from pydantic import ValidationError
 
 from server.app import ServerConfig, build_server, package_version
+from server.http import build_http_app, is_loopback
 from server.logs import configure_logging
 from server.runtime import GracefulServer, announce, listening_socket, resolved_config
 from server.settings import TOOLSETS, ConfigError, ServerSettings
@@ -38,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="http: streamable HTTP at http://HOST:PORT/mcp (default); stdio: for desktop clients")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve HTTP on a non-loopback address without bearer tokens (dangerous: anyone who can reach it "
+        "can work accounts); without this flag that is a startup error",
+    )
 
     sandbox = commands.add_parser(
         "sandbox",
@@ -84,6 +91,20 @@ def _tool_lines(config: ServerConfig, markdown: bool) -> list[str]:
     return [f"{spec.name:<{width}}  {spec.effect.value:<11}  {spec.title}" for _, spec in selected]
 
 
+def check_exposure(settings: ServerSettings, host: str, allow_unauthenticated: bool) -> None:
+    """No tokens means loopback only, unless the operator explicitly and loudly says otherwise."""
+    if settings.http_tokens or is_loopback(host):
+        return
+    if not allow_unauthenticated:
+        raise ConfigError(
+            f"refusing to serve HTTP on {host} without authentication. Set COLLECTIONS_MCP_HTTP_TOKENS, e.g. "
+            '[{"client": "ivr", "token": "<at least 24 random characters>", "effects": ["read", "contact"]}] '
+            "(see .env.example), bind 127.0.0.1, or pass --allow-unauthenticated if something in front of this "
+            "server authenticates every request."
+        )
+    announce(f"WARNING: serving HTTP on {host} WITHOUT authentication (--allow-unauthenticated).")
+
+
 async def _serve(settings: ServerSettings, transport: str, host: str, port: int) -> None:
     import uvicorn
 
@@ -97,7 +118,7 @@ async def _serve(settings: ServerSettings, transport: str, host: str, port: int)
             announce(f"collections-mcp {package_version()}: {mode} [{vendors}]; speaking MCP on stdio")
             await server.run_stdio_async()
             return
-        app = server.streamable_http_app(streamable_http_path="/mcp", host=host)
+        app = build_http_app(server, settings, host, port)
         uv_config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, log_config=None)
         # Bound before announcing, so "MCP ... at URL" on stderr means the URL accepts connections now.
         sock = listening_socket(host, port)
@@ -136,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         if args.command == "serve":
+            if args.transport == "http":
+                check_exposure(settings, args.host, args.allow_unauthenticated)
             anyio.run(_serve, settings, args.transport, args.host, args.port)
         elif args.command == "sandbox":
             anyio.run(_sandbox_only)

@@ -185,7 +185,7 @@ class PolicyPipeline:
 
         channel = McpHumanChannel(ctx, state.conversations)
         call = ToolCall(
-            spec=spec, toolset=toolset, arguments=arguments, call_id=call_id, client_name=None,
+            spec=spec, toolset=toolset, arguments=arguments, call_id=call_id, client_name=_client_name(),
             session_id=_session_id(ctx), idempotency_key=idempotency_key,
         )  # fmt: skip
 
@@ -232,6 +232,12 @@ def _may_ask_a_person(spec: AnySpec) -> bool:
     """Tools that can need a person: they run inside one conversation (one question per round on 2026)."""
     return spec.asks_person or spec.capture is not None or spec.contact is not None or spec.effect in (
         Effect.MONEY, Effect.DESTRUCTIVE)
+
+
+def _client_name() -> str | None:
+    from server.http import current_client_name  # server.http imports this module's stage types
+
+    return current_client_name()
 
 
 def _session_id(ctx: Context[ServerState, Any]) -> str | None:

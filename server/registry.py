@@ -13,6 +13,10 @@ from pydantic import ConfigDict
 from server.pipeline import IDEMPOTENCY_ARGUMENT, PolicyPipeline, ServerState
 from tools.common.spec import AnySpec, Effect, Toolset
 
+# Tool `_meta` keys: the effect lets HTTP token scopes filter tools/list without knowing our registry.
+EFFECT_META = "collections-mcp/effect"
+TOOLSET_META = "collections-mcp/toolset"
+
 
 class _PassThroughArguments(ArgModelBase):
     """Hands the raw arguments to the pipeline, which validates them against the tool's own input model
@@ -85,5 +89,5 @@ def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Too
         is_async=True,
         context_kwarg="ctx",
         annotations=annotations_for(spec),
-        meta={"collections-mcp/effect": spec.effect.value, "collections-mcp/toolset": toolset.name},
+        meta={EFFECT_META: spec.effect.value, TOOLSET_META: toolset.name},
     )

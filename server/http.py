@@ -1,0 +1,156 @@
+"""Streamable HTTP that can face a network: bearer tokens with per-client effects, host/origin checks,
+body limits, health and readiness, and the safe-default rule (no auth -> loopback only).
+
+Authentication uses the SDK's `TokenVerifier` + `AuthSettings`: no token or a wrong one gets 401 with
+`WWW-Authenticate` (and the protected-resource metadata the SDK serves). What a client may *do* is the
+set of tool effects its token grants: tools outside it are absent from its `tools/list`, and calling one
+is refused by the pipeline's authorization stage (audited with the client's name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from typing import Any, Literal
+
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import ListToolsResult
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from server.pipeline import Proceed, Refused, ToolCall
+from server.registry import EFFECT_META
+from tools.common.spec import Effect
+
+EFFECT_SCOPE = "effect:"
+
+EffectName = Literal["read", "write", "contact", "money", "destructive", "*"]
+
+
+class TokenGrant(BaseModel):
+    """One static bearer token: who it is, and which tool effects it may use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client: str = Field(min_length=1, max_length=64, description="Client name, shown in logs and the audit log.")
+    token: SecretStr | None = Field(default=None, description="The token itself (at least 24 characters)...")
+    token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="...or its SHA-256 hex.")
+    effects: list[EffectName] = Field(min_length=1, description="Allowed effects, e.g. ['read','contact','money'], or ['*'].")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> TokenGrant:
+        if (self.token is None) == (self.token_sha256 is None):
+            raise ValueError(f"token grant '{self.client}': give exactly one of token or token_sha256")
+        if self.token is not None and len(self.token.get_secret_value()) < 24:
+            raise ValueError(f"token grant '{self.client}': tokens must be at least 24 characters")
+        return self
+
+    def digest(self) -> bytes:
+        if self.token_sha256 is not None:
+            return bytes.fromhex(self.token_sha256)
+        assert self.token is not None
+        return hashlib.sha256(self.token.get_secret_value().encode()).digest()
+
+    def scopes(self) -> list[str]:
+        effects = [effect.value for effect in Effect] if "*" in self.effects else list(self.effects)
+        return [f"{EFFECT_SCOPE}{effect}" for effect in effects]
+
+
+class StaticTokenVerifier(TokenVerifier):
+    """Checks bearer tokens against configured grants. Only SHA-256 digests are kept in memory, and every
+    grant is compared in constant time (no early exit that would reveal which one nearly matched)."""
+
+    def __init__(self, grants: list[TokenGrant]) -> None:
+        self._grants = [(grant.client, grant.digest(), grant.scopes()) for grant in grants]
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        presented = hashlib.sha256(token.encode()).digest()
+        found: AccessToken | None = None
+        for client, digest, scopes in self._grants:
+            if hmac.compare_digest(presented, digest) and found is None:
+                found = AccessToken(token="(verified)", client_id=client, scopes=scopes)
+        return found
+
+
+def auth_settings(public_url: str) -> AuthSettings:
+    return AuthSettings(
+        issuer_url=public_url,
+        resource_server_url=f"{public_url.rstrip('/')}/mcp",
+        required_scopes=None,
+        validate_token_resource=False,
+    )
+
+
+def granted_effects() -> set[str] | None:
+    """Effects the current HTTP request's token allows; None when there is no token (stdio, in-memory)."""
+    token = get_access_token()
+    if token is None:
+        return None
+    return {scope.removeprefix(EFFECT_SCOPE) for scope in token.scopes if scope.startswith(EFFECT_SCOPE)}
+
+
+def current_client_name() -> str | None:
+    token = get_access_token()
+    return token.client_id if token is not None else None
+
+
+class AuthorizationStage:
+    """Refuses a tool whose effect the caller's token does not grant (the tool is hidden from its list too)."""
+
+    async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
+        allowed = granted_effects()
+        if allowed is not None and call.spec.effect.value not in allowed:
+            raise Refused(
+                "authorization",
+                f"client '{call.client_name}' may not use {call.spec.effect.value} tools "
+                f"(its token allows: {', '.join(sorted(allowed)) or 'nothing'}); nothing was sent (403)",
+            )
+        return await proceed()
+
+
+class HideUngrantedTools:
+    """SDK server middleware: a token's `tools/list` shows only the tools its effects allow."""
+
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        result = await call_next(ctx)
+        allowed = granted_effects()
+        if allowed is None or ctx.method != "tools/list":
+            return result
+        if isinstance(result, ListToolsResult):
+            visible = [tool for tool in result.tools if (tool.meta or {}).get(EFFECT_META) in allowed]
+            return result.model_copy(update={"tools": visible})
+        if isinstance(result, dict) and isinstance(result.get("tools"), list):  # already serialised for the wire
+            tools = [tool for tool in result["tools"] if (tool.get("_meta") or {}).get(EFFECT_META) in allowed]
+            return result | {"tools": tools}
+        return result
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def transport_security(host: str, port: int, allowed_hosts: list[str], allowed_origins: list[str]) -> TransportSecuritySettings:
+    """DNS-rebinding protection: loopback names always, the bind address, and whatever the operator lists."""
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *allowed_hosts]
+    if not is_loopback(host) and host not in ("0.0.0.0", "::"):
+        hosts.append(f"{host}:*")
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*", *allowed_origins]
+    return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+
+
+def build_http_app(server: Any, settings: Any, host: str, port: int) -> Any:
+    """The Starlette app `serve --transport http` runs: MCP at /mcp with auth, host/origin checks, body limit."""
+    return server.streamable_http_app(
+        streamable_http_path="/mcp",
+        host=host,
+        max_request_body_size=settings.http_max_body_bytes,
+        transport_security=transport_security(host, port, settings.http_allowed_hosts, settings.http_allowed_origins),
+    )
