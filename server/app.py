@@ -11,13 +11,21 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
+from server.audit import AuditStage, SqliteAuditLog, audit_path
 from server.confirmation import ConfirmationStage
+from server.drain import Drain
 from server.http import AuthorizationStage, HideUngrantedTools, StaticTokenVerifier, auth_settings
 from server.human import Conversations
+from server.idempotency import IdempotencyStage, IdempotencyStore, idempotency_path
 from server.pipeline import CallLog, PolicyPipeline, ServerState, Stage
+from server.prompts import register_prompts
+from server.redaction import scrub_text
 from server.registry import build_tool, select_specs
 from server.settings import TOOLSETS, ServerSettings
+from tools.common.errors import VendorError
 from tools.common.settings import VendorSettings
 from tools.common.spec import AnySpec, Toolset
 
@@ -50,6 +58,7 @@ class ServerConfig:
     sandbox: bool = False
     clock: Callable[[], datetime] = _utc_now
     extra_stages: tuple[Stage, ...] = field(default_factory=tuple)
+    drain: Drain = field(default_factory=Drain)
 
     def toolsets(self) -> list[Toolset]:
         return [TOOLSETS[name] for name in TOOLSETS if name in self.vendors]
@@ -58,11 +67,33 @@ class ServerConfig:
         return select_specs(self.toolsets(), read_only=self.settings.read_only, allowed_toolsets=self.settings.toolsets)
 
 
+def _pipeline(config: ServerConfig) -> PolicyPipeline:
+    """Every stage, outermost first. The order is policy:
+    audit sees every outcome (refusals and replays too); authorization before idempotency so a client
+    can't receive a result its token could not have produced; idempotency before anything that asks a
+    person or reaches the vendor, so a replay asks and sends nothing; confirmation last, right before
+    the vendor call."""
+    settings = config.settings
+    audit = AuditStage(SqliteAuditLog(audit_path(settings.state_dir)), clock=config.clock)
+    idempotency = IdempotencyStage(
+        IdempotencyStore(idempotency_path(settings.state_dir), cross_process_wait=settings.idempotency_wait_seconds),
+        settings.idempotency_window_seconds,
+        config.clock,
+    )
+    stages: list[Stage] = [
+        CallLog(),
+        audit,
+        AuthorizationStage(),
+        idempotency,
+        *config.extra_stages,
+        ConfirmationStage(settings.confirm),
+    ]
+    return PolicyPipeline(stages, rejection_listeners=[audit.on_rejected], drain=config.drain)
+
+
 def build_server(config: ServerConfig) -> MCPServer[ServerState]:
     settings = config.settings
-    pipeline = PolicyPipeline(
-        [CallLog(), AuthorizationStage(), *config.extra_stages, ConfirmationStage(settings.confirm)]
-    )
+    pipeline = _pipeline(config)
     selected = config.selected()
     tools = [build_tool(toolset, spec, pipeline) for toolset, spec in selected]
     in_use = [toolset for toolset in config.toolsets() if any(ts is toolset for ts, _ in selected)]
@@ -75,16 +106,20 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
             for toolset in in_use:
                 clients[toolset.name] = await stack.enter_async_context(toolset.open_client(config.vendors[toolset.name]))
             conversations = Conversations(background)
+            state = ServerState(clients=clients, clock=config.clock, conversations=conversations)
+            probes.state = state
             try:
-                yield ServerState(clients=clients, clock=config.clock, conversations=conversations)
+                yield state
             finally:
+                probes.state = None
                 # Shutdown ends every conversation still waiting for a person (vendor jobs roll back).
                 background.cancel_scope.cancel()
 
+    probes = VendorProbes(in_use)
     http_auth: dict[str, Any] = {}
     if settings.http_tokens:
         http_auth = {"token_verifier": StaticTokenVerifier(settings.http_tokens), "auth": auth_settings(settings.public_url)}
-    return MCPServer(
+    server = MCPServer(
         **http_auth,
         middleware=[HideUngrantedTools()],
         name=SERVER_NAME,
@@ -94,3 +129,48 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
         lifespan=lifespan,
         tools=tools,
     )
+    # Operations endpoints, outside MCP auth: a load balancer must reach them without a token.
+    server.custom_route("/healthz", methods=["GET"], include_in_schema=False)(probes.healthz)
+    server.custom_route("/readyz", methods=["GET"], include_in_schema=False)(probes.readyz)
+    # Workflow prompts from prompts/*.md; a prompt naming a tool this server does not offer is left out.
+    register_prompts(server, available_tools={tool.name for tool in tools})
+    return server
+
+
+class VendorProbes:
+    """/healthz (the process answers) and /readyz (every enabled vendor reachable, our credentials accepted)."""
+
+    def __init__(self, toolsets: list[Toolset], timeout_seconds: float = 10.0) -> None:
+        self.toolsets = toolsets
+        self.timeout_seconds = timeout_seconds
+        self.state: ServerState | None = None
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": package_version()})
+
+    async def check(self) -> dict[str, dict[str, Any]]:
+        results: dict[str, dict[str, Any]] = {}
+        state = self.state
+
+        async def one(toolset: Toolset) -> None:
+            if toolset.probe is None or state is None:
+                return
+            try:
+                with anyio.fail_after(self.timeout_seconds):
+                    detail = await toolset.probe(state.clients[toolset.name])
+                results[toolset.name] = {"vendor": toolset.title, "ready": True, "detail": scrub_text(detail)}
+            except Exception as exc:  # a probe failure is the answer, not a crash
+                reason = str(exc) if isinstance(exc, VendorError) else f"{type(exc).__name__}"
+                results[toolset.name] = {"vendor": toolset.title, "ready": False, "detail": scrub_text(reason)}
+
+        async with anyio.create_task_group() as group:
+            for toolset in self.toolsets:
+                group.start_soon(one, toolset)
+        return results
+
+    async def readyz(self, request: Request) -> Response:
+        if self.state is None:
+            return JSONResponse({"status": "starting", "vendors": {}}, status_code=503)
+        vendors = await self.check()
+        ready = all(entry["ready"] for entry in vendors.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "vendors": vendors}, status_code=200 if ready else 503)

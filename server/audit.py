@@ -266,9 +266,11 @@ class AuditStage:
         self.audit = audit
         self.clock = clock
 
-    async def on_rejected(self, spec: AnySpec, toolset: str, call_id: str, reason: str) -> None:
+    async def on_rejected(
+        self, spec: AnySpec, toolset: str, call_id: str, client_name: str | None, session_id: str | None, reason: str
+    ) -> None:
         """A `PolicyPipeline` rejection listener: records a call refused before the stages ran."""
-        await record_rejected(self.audit, spec, toolset, call_id, None, None, reason, at=self.clock())
+        await record_rejected(self.audit, spec, toolset, call_id, client_name, session_id, reason, at=self.clock())
 
     async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
         at = self.clock()

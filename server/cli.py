@@ -76,6 +76,25 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     # Let `--since -10m` read as a value, not an option (Python >= 3.13 already does; argparse has no public hook).
     audit._negative_number_matcher = re.compile(r"^-\d+(?:\.\d+)?[smhd]?$")
+
+    config = commands.add_parser(
+        "config",
+        help="print a ready client set-up (JSON) for this installation: claude-desktop, vscode or http",
+        description="Print the JSON to paste into a client: the absolute path of this installation's command and "
+        "the variables it is configured with. Secret values are never printed (placeholders instead).",
+    )
+    config.add_argument("client", choices=["claude-desktop", "vscode", "http"],
+                        help="claude-desktop: claude_desktop_config.json; vscode: .vscode/mcp.json; "
+                        "http: a streamable HTTP client with a bearer token")
+    config.add_argument("--name", default="collections", help="the server's key in the client's config")
+    config.add_argument("--url", default="http://127.0.0.1:8000/mcp", help="for http: the server's MCP URL")
+
+    commands.add_parser(
+        "doctor",
+        help="check the settings, reach and log in to every enabled vendor (sandbox too), report OK/FAIL",
+        description="Check the settings and make one read at each enabled vendor with its credentials. "
+        "Exit 0 when every check is OK, 1 otherwise. No secret is printed.",
+    )
     return parser
 
 
@@ -119,7 +138,10 @@ async def _serve(settings: ServerSettings, transport: str, host: str, port: int)
             await server.run_stdio_async()
             return
         app = build_http_app(server, settings, host, port)
-        uv_config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, log_config=None)
+        uv_config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, log_config=None,
+            timeout_graceful_shutdown=5,  # after draining: open streams (idle SSE) get this long to close
+        )  # fmt: skip
         # Bound before announcing, so "MCP ... at URL" on stderr means the URL accepts connections now.
         sock = listening_socket(host, port)
         bound = sock.getsockname()[1]
@@ -128,7 +150,7 @@ async def _serve(settings: ServerSettings, transport: str, host: str, port: int)
             f"MCP streamable HTTP at http://{host}:{bound}/mcp"
         )
         try:
-            await GracefulServer(uv_config).serve(sockets=[sock])
+            await GracefulServer(uv_config, config.drain, settings.shutdown_grace_seconds).serve(sockets=[sock])
         finally:
             sock.close()
 
@@ -148,6 +170,10 @@ async def _sandbox_only() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "doctor":  # reports invalid settings as a failed check (exit 1) instead of stopping at them
+        from server.doctor import doctor_main
+
+        return doctor_main()
     try:
         settings = ServerSettings()
     except ValidationError as exc:
@@ -166,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             anyio.run(_print_tools, settings, args.markdown)
         elif args.command == "audit":
             return anyio.run(_print_audit, settings, args.since, args.tool, args.limit, args.json)
+        elif args.command == "config":
+            from server.client_config import print_client_config
+
+            return print_client_config(settings, args.client, args.name, args.url)
     except ConfigError as exc:
         print(f"collections-mcp: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,8 @@ key runs once per window:
 
 A pending row older than the window (its process died mid-call) is taken over, as after the window an
 identical call is a new call anyway. Entries live in SQLite under `COLLECTIONS_MCP_STATE_DIR`, so a restart
-keeps replaying. Results are stored as the output model's JSON, which is already masked by type.
+keeps replaying. Results are stored as the JSON the client saw (masked by type, then scrubbed); a refusal by
+this stage (`IdempotencyBusy`, or a stored result that no longer validates) is a `Refused("idempotency", ...)`.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from server.pipeline import Proceed, ToolCall
+from server.pipeline import Proceed, Refused, ToolCall
+from server.redaction import scrub
 from tools.common.spec import Effect
 
 log = logging.getLogger("collections_mcp.idempotency")
@@ -78,13 +80,15 @@ def request_key(tool: str, arguments: BaseModel, idempotency_key: str | None) ->
     return digest.hexdigest()
 
 
-class IdempotencyBusy(Exception):
-    """An identical call is still running in another process and did not finish within the wait bound."""
+class IdempotencyBusy(Refused):
+    """An identical call is still running in another process and did not finish within the wait bound.
+    A refusal (outcome `refused:idempotency`): this call sent nothing."""
 
     def __init__(self, since: datetime, waited: float) -> None:
         super().__init__(
-            f"An identical call started at {_iso(since)} is still in progress in another collections-mcp process "
-            f"(waited {waited:.0f}s). It was not sent again. Check the outcome with a read tool before retrying."
+            "idempotency",
+            f"an identical call started at {_iso(since)} is still in progress in another collections-mcp process "
+            f"(waited {waited:.0f}s), so this one was not sent. Check the outcome with a read tool before retrying.",
         )
         self.since = since
 
@@ -209,7 +213,8 @@ class IdempotencyStore:
                 continue
             done = self._in_flight[key] = anyio.Event()
             try:
-                claim = await anyio.to_thread.run_sync(self._claim, key, at, window)
+                with anyio.CancelScope(shield=True):  # a claim made is always either used or released
+                    claim = await anyio.to_thread.run_sync(self._claim, key, at, window)
                 if claim.state == "done":
                     assert claim.result is not None
                     return claim.result, True, claim.created
@@ -276,15 +281,18 @@ class IdempotencyStage:
         async def produce() -> str:
             result = await proceed()
             produced.append(result)
-            return result.model_dump_json()
+            # Scrubbed like every result a client sees, so the state file holds nothing the client did not see.
+            return json.dumps(scrub(result.model_dump(mode="json")), separators=(",", ":"), ensure_ascii=False)
 
         stored, replayed, first = await self.store.run(key, self.window, produce, now=self.clock())
         if not replayed:
             return produced[0]
         call.replayed = True
-        call.notes.append(
-            f"Replayed: an identical call at {_iso(first)} already did this; the vendor was not called again."
-            " To do it again on purpose, call it with a new idempotency_key."
-        )
-        model: BaseModel = call.spec.output_model.model_validate_json(stored)
+        done = f"an identical call at {_iso(first)} already did this; the vendor was not called again."
+        try:
+            model: BaseModel = call.spec.output_model.model_validate_json(stored)
+        except ValidationError:
+            log.warning("stored result of %s no longer validates (call %s)", call.spec.name, call.call_id)
+            raise Refused("idempotency", f"{done} Its stored result cannot be shown; check with a read tool.") from None
+        call.notes.append(f"Replayed: {done} To do it again on purpose, call it with a new idempotency_key.")
         return model

@@ -25,6 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import BaseModel, ValidationError
 
+from server.drain import Drain, ShuttingDown
 from server.human import Conversations, InputRequired, McpHumanChannel
 from server.redaction import scrub, scrub_text
 from tools.common.errors import InvalidArgument, VendorError
@@ -154,17 +155,33 @@ def _pre_parse(spec: AnySpec, arguments: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-RejectionListener = Callable[[AnySpec, str, str, str], Awaitable[None]]
+# (spec, toolset, call_id, client_name, session_id, reason)
+RejectionListener = Callable[[AnySpec, str, str, str | None, str | None, str], Awaitable[None]]
 IDEMPOTENCY_ARGUMENT = "idempotency_key"
 
 
 class PolicyPipeline:
-    def __init__(self, stages: Sequence[Stage], rejection_listeners: Sequence[RejectionListener] = ()) -> None:
+    def __init__(
+        self, stages: Sequence[Stage], rejection_listeners: Sequence[RejectionListener] = (), drain: Drain | None = None
+    ) -> None:
         self.stages = list(stages)
+        self.drain = drain or Drain()
         # Told about calls refused before any stage ran (bad arguments), so audit sees every call.
         self.rejection_listeners = list(rejection_listeners)
 
     async def run(
+        self, spec: AnySpec, toolset: str, raw: dict[str, Any], ctx: Context[ServerState, Any]
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            self.drain.enter(continuation=ctx.request_state is not None)
+        except ShuttingDown as exc:
+            raise ToolError(str(exc)) from None
+        try:
+            return await self._run(spec, toolset, raw, ctx)
+        finally:
+            self.drain.leave()
+
+    async def _run(
         self, spec: AnySpec, toolset: str, raw: dict[str, Any], ctx: Context[ServerState, Any]
     ) -> CallToolResult | InputRequiredResult:
         state = ctx.request_context.lifespan_context
@@ -180,7 +197,7 @@ class PolicyPipeline:
                 f"Invalid arguments for {spec.name}; nothing was sent to the vendor.\n- {exc}")
             reason = scrub_text(reason)
             for listener in self.rejection_listeners:
-                await listener(spec, toolset, call_id, reason)
+                await listener(spec, toolset, call_id, _client_name(), _session_id(ctx), reason)
             raise ToolError(reason) from None
 
         channel = McpHumanChannel(ctx, state.conversations)

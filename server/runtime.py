@@ -19,6 +19,7 @@ from sandbox.procurios.config import ProcuriosSandboxConfig
 from sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
 from sandbox.scollect.config import ScollectSandboxConfig
 from server.app import ServerConfig
+from server.drain import Drain
 from server.settings import ConfigError, ServerSettings, plan_vendors
 from tools.billing_care.settings import BillingCareSettings
 from tools.collect.settings import CollectSettings
@@ -89,18 +90,37 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 class GracefulServer(uvicorn.Server):
-    """uvicorn, but SIGTERM/SIGINT mean "finish in-flight requests and exit 0".
+    """uvicorn, but SIGTERM/SIGINT mean "drain, then exit 0".
 
-    uvicorn re-raises a captured signal after shutting down, which makes a clean, requested stop look
-    like a crash (exit -15) to process supervisors.
+    The first signal starts draining (server/drain.py): new tool calls are refused, running ones finish
+    (their follow-up requests, e.g. a person's answer, are still served) for up to the grace period, then
+    uvicorn stops. A second signal stops at once. uvicorn's own handling would close the listener
+    immediately and re-raise the signal afterwards (exit -15, which supervisors read as a crash).
     """
+
+    def __init__(self, config: uvicorn.Config, drain: Drain, grace_seconds: float) -> None:
+        super().__init__(config)
+        self.drain = drain
+        self.grace_seconds = grace_seconds
+        self._draining: asyncio.Task[None] | None = None
+
+    def _on_signal(self, received: signal.Signals) -> None:
+        if self._draining is None:
+            announce(f"collections-mcp: {received.name}: draining ({self.drain.in_flight} call(s) running)")
+            self._draining = asyncio.get_running_loop().create_task(self._drain_then_exit())
+        else:
+            self.handle_exit(received, None)
+
+    async def _drain_then_exit(self) -> None:
+        await self.drain.wait_idle(self.grace_seconds)
+        self.should_exit = True
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         loop = asyncio.get_running_loop()
         stop_signals = (signal.SIGINT, signal.SIGTERM)
         for stop in stop_signals:
-            loop.add_signal_handler(stop, self.handle_exit, stop, None)
+            loop.add_signal_handler(stop, self._on_signal, stop)
         try:
             yield
         finally:

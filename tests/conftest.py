@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,11 @@ from server.app import ServerConfig, build_server
 from server.logs import JsonLines
 from server.runtime import sandbox_vendor_settings
 from server.settings import ServerSettings
+
+
+# Server state (audit log, idempotency keys) never goes to the developer's real state dir from a test; tests
+# that need isolation from each other pass their own tmp_path state_dir.
+os.environ["COLLECTIONS_MCP_STATE_DIR"] = tempfile.mkdtemp(prefix="collections-mcp-tests-")
 
 
 @pytest.fixture(scope="session")

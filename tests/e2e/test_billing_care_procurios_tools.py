@@ -6,6 +6,8 @@ received nothing).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -91,9 +93,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def mcp(vendors: Vendors, clock: Clock) -> AsyncIterator[Client]:
+async def mcp(vendors: Vendors, clock: Clock, tmp_path: Path) -> AsyncIterator[Client]:
     config = ServerConfig(
-        settings=ServerSettings(_env_file=None),
+        settings=ServerSettings(_env_file=None, state_dir=tmp_path / "state"),  # type: ignore[call-arg]
         vendors={
             "billing_care": BillingCareSettings(
                 _env_file=None,

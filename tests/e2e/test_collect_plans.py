@@ -268,7 +268,7 @@ async def test_token_expiry_mid_session_relogs_in_once(server_config: ServerConf
         assert not (await run(mcp, "YN", 201)).is_error
         logins = sandbox.collect.app.state.logins
         sandbox.collect.app.state.tokens.expire_all()
-        result = await run(mcp, "YN", 201)
+        result = await run(mcp, "YN", 202)  # another record: an identical call would be an idempotent replay
     assert not result.is_error, text_of(result)
     assert sandbox.collect.app.state.logins == logins + 1
 

@@ -114,3 +114,31 @@ def test_token_grants_are_validated_and_never_echoed() -> None:
     with pytest.raises(ValueError, match="exactly one of token or token_sha256"):
         TokenGrant.model_validate({"client": "x", "effects": ["read"]})
     assert IVR_TOKEN not in repr(GRANTS[0]) and IVR_TOKEN not in GRANTS[0].model_dump_json()
+
+
+async def test_health_and_readiness_need_no_token(base_url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        health = await http.get(f"{base_url}/healthz")
+        ready = await http.get(f"{base_url}/readyz")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert ready.status_code == 200, ready.text
+    vendors = ready.json()["vendors"]
+    assert {"scollect", "collect", "billing_care", "procurios"} <= set(vendors)
+    assert all(entry["ready"] for entry in vendors.values())
+
+
+async def test_readiness_reports_a_vendor_that_rejects_us_without_the_secret(server_config: ServerConfig) -> None:
+    from pydantic import SecretStr
+
+    wrong = server_config.vendors["scollect"].model_copy(update={"api_key": SecretStr("WRONG-KEY-do-not-print")})
+    server = build_server(replace(server_config, vendors=server_config.vendors | {"scollect": wrong}))
+    app = build_http_app(server, server_config.settings, "127.0.0.1", 0)
+    async with server.session_manager.run(), serve_app(app) as url, httpx.AsyncClient() as http:
+        ready = await http.get(f"{url}/readyz")
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "not ready"
+    assert body["vendors"]["scollect"]["ready"] is False
+    assert "Invalid API Credentials" in body["vendors"]["scollect"]["detail"]
+    assert body["vendors"]["collect"]["ready"] is True
+    assert "WRONG-KEY" not in ready.text

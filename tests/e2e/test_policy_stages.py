@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -20,13 +21,12 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-import server.app
 from server.app import ServerConfig, build_server
-from server.audit import AuditStage, SqliteAuditLog, audit_path
+from server.audit import SqliteAuditLog, audit_path
 from server.cli import main
-from server.idempotency import IdempotencyStage, IdempotencyStore, idempotency_path
-from server.pipeline import PolicyPipeline, Stage
+from server.idempotency import idempotency_path, request_key
 from tests.conftest import Wire
+from tools.scollect.models import AddNoteArgs
 
 pytestmark = pytest.mark.anyio
 
@@ -41,7 +41,7 @@ def note_args(message: str | None = None) -> dict[str, Any]:
     return {"file_number": "R1004", "collector_name": "agent-ai", "message": message or f"note {uuid.uuid4().hex[:8]}"}
 
 
-Serve = Callable[[], AbstractAsyncContextManager[Client]]
+Serve = Callable[..., AbstractAsyncContextManager[Client]]
 
 
 @pytest.fixture
@@ -54,21 +54,12 @@ def serve(server_config: ServerConfig, state_dir: Path, monkeypatch: pytest.Monk
     """Start a server with fresh audit + idempotency stores on the test's state files (a 'process')."""
 
     @asynccontextmanager
-    async def start() -> AsyncIterator[Client]:
-        audit = SqliteAuditLog(audit_path(state_dir))
-        store = IdempotencyStore(idempotency_path(state_dir))
-        audit_stage = AuditStage(audit)
-        stages: tuple[Stage, ...] = (audit_stage, IdempotencyStage(store, 600, lambda: T0))
-        # Until build_server passes rejection listeners itself, wire the audit's one here (test only).
-        monkeypatch.setattr(
-            server.app, "PolicyPipeline", lambda stages: PolicyPipeline(stages, [audit_stage.on_rejected])
-        )
-        try:
-            async with Client(build_server(dataclasses.replace(server_config, extra_stages=stages))) as client:
-                yield client
-        finally:
-            store.close()
-            audit.close()
+    async def start(cross_process_wait: float = 30.0) -> AsyncIterator[Client]:
+        """A server as `serve` builds it: audit + idempotency stages on the state files, clock fixed at T0."""
+        settings = server_config.settings.model_copy(update={"idempotency_wait_seconds": cross_process_wait})
+        config = dataclasses.replace(server_config, settings=settings, clock=lambda: T0)
+        async with Client(build_server(config)) as client:
+            yield client
 
     return start
 
@@ -184,6 +175,29 @@ async def test_every_call_has_one_audit_record_with_its_outcome(serve: Serve, wi
     assert len({r.call_id for r in records}) == 4
 
 
+async def test_a_call_still_running_in_another_process_is_refused_not_resent(
+    serve: Serve, wire: Wire, state_dir: Path
+) -> None:
+    arguments = note_args()
+    key = request_key("scollect_add_note", AddNoteArgs.model_validate(arguments), None)
+    async with serve(cross_process_wait=0.02) as mcp:
+        other = sqlite3.connect(idempotency_path(state_dir))  # another process has claimed this call (pending)
+        try:
+            other.execute(
+                "INSERT INTO idempotency (key, state, created, owner) VALUES (?, 'pending', ?, 'other')",
+                (key, T0.timestamp()),
+            )
+            other.commit()
+        finally:
+            other.close()
+        result = await mcp.call_tool("scollect_add_note", arguments)
+    assert result.is_error
+    assert "Refused by idempotency" in text_of(result) and "still in progress in another" in text_of(result)
+    assert wire.requests() == []
+    [record] = await audit_records(state_dir)
+    assert record.outcome == "refused:idempotency" and record.error is not None
+
+
 async def cli(*argv: str) -> int:
     """The real `collections-mcp` entry point (it runs its own event loop, so in a worker thread)."""
     return await anyio.to_thread.run_sync(main, list(argv))
@@ -204,7 +218,7 @@ async def test_the_audit_command_prints_the_log(
     assert table[0].split() == ["time", "(UTC)", "tool", "outcome", "client", "duration"]
     assert [line.split()[2:4] for line in table[1:]] == [["scollect_add_note", "ok"], ["scollect_get_account", "ok"]]
 
-    assert await cli("audit", "--tool", "scollect_add_note", "--since", "-10m", "--json") == 0
+    assert await cli("audit", "--tool", "scollect_add_note", "--since", "2026-11-25T09:59:00Z", "--json") == 0
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["tool"] for line in lines] == ["scollect_add_note"]
     assert await cli("audit", "--since", "2999-01-01T00:00Z") == 0

@@ -94,3 +94,37 @@ async def test_streamable_http_in_process_both_protocol_eras(server_config: Serv
     assert not result.is_error and result.structured_content is not None
     assert result.structured_content["file_number"] == "R1000"
     assert bad.is_error
+
+
+async def test_sigterm_lets_the_running_call_finish_then_exits_zero(http_server: tuple[str, Process]) -> None:
+    """SIGTERM arrives while a contact plan waits on a person: the call still completes, the process exits 0."""
+    from mcp.types import ElicitResult
+
+    url, process = http_server
+
+    async def person(context: object, params: object) -> ElicitResult:
+        process.send_signal(signal.SIGTERM)  # the call is certainly in flight: the server is asking us
+        return ElicitResult(action="accept", content={"choice": "Yes"})
+
+    async with Client(url, mode="legacy", elicitation_callback=person) as client:
+        result = await client.call_tool(
+            "collect_run_contact_plan", {"plan": "YN", "record_type": "debtor", "rowid": 203}
+        )
+    assert not result.is_error, result.content
+    assert result.structured_content is not None and result.structured_content["status"] == "completed"
+    with anyio.fail_after(20):
+        assert await process.wait() == 0
+
+
+async def test_a_draining_server_refuses_new_calls(server_config: ServerConfig) -> None:
+    from dataclasses import replace
+
+    from server.drain import Drain
+
+    drain = Drain()
+    async with Client(build_server(replace(server_config, drain=drain))) as client:
+        assert not (await client.call_tool("scollect_get_phones", {"file_number": "R1000"})).is_error
+        assert await drain.wait_idle(1.0)  # nothing running: idle at once, and from now on draining
+        refused = await client.call_tool("scollect_get_phones", {"file_number": "R1000"})
+    assert refused.is_error
+    assert "shutting down" in refused.content[0].text  # type: ignore[union-attr]

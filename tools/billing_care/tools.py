@@ -7,6 +7,7 @@ from typing import Any
 from tools.billing_care import models as m
 from tools.billing_care.client import BillingCareClient
 from tools.billing_care.settings import BillingCareSettings
+from tools.common.errors import VendorNotFound
 from tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
 
 Ctx = ToolContext[BillingCareClient]
@@ -40,6 +41,16 @@ _specs: list[ToolSpec[BillingCareClient, Any, Any]] = [
     ToolSpec("billing_care_update_collections_action", "Update collections action", W, "PUT /bcws/webresources/v1.0/collections/task/{id}", m.UpdateCollectionsActionArgs, m.ResourceReference, update_collections_action),
 ]  # fmt: skip
 
+async def probe(client: BillingCareClient) -> str:
+    # Billing Care has no "who am I" endpoint: a read of an account that cannot exist answers 404 only
+    # after authentication succeeded (401/403 would be an auth error).
+    try:
+        await client.account_collections("0.0.0.1+-account+0")
+    except VendorNotFound:
+        pass
+    return "reachable; credentials accepted"
+
+
 TOOLSET = Toolset(
     name="billing_care",
     title="Oracle Billing Care",
@@ -52,4 +63,5 @@ TOOLSET = Toolset(
     settings_cls=BillingCareSettings,
     open_client=BillingCareClient.open,
     specs=tuple(_specs),
+    probe=probe,
 )

@@ -143,6 +143,11 @@ _specs: list[ToolSpec[CollectClient, Any, Any]] = [
     ToolSpec("collect_run_contact_plan", "Run contact plan", W, "POST /api/v1/collect/app/runplan + websocket", plan.RunPlanArgs, plan.PlanRun, plan.run_contact_plan, asks_person=True),
 ]  # fmt: skip
 
+async def probe(client: CollectClient) -> str:
+    operator = await client.current_operator()
+    return f"logged in as operator {operator.get('op_id', '?')}"
+
+
 TOOLSET = Toolset(
     name="collect",
     title="Collect!",
@@ -154,4 +159,5 @@ TOOLSET = Toolset(
     settings_cls=CollectSettings,
     open_client=CollectClient.open,
     specs=tuple(_specs),
+    probe=probe,
 )

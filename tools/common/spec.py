@@ -100,3 +100,6 @@ class Toolset:
     settings_cls: type[VendorSettings]
     open_client: Callable[[Any], AbstractAsyncContextManager[Any]]
     specs: tuple[AnySpec, ...] = field(default_factory=tuple)
+    # One cheap authenticated read proving the vendor is reachable and our credentials work (readiness,
+    # `doctor`); returns a short description without secrets.
+    probe: Callable[[Any], Awaitable[str]] | None = None

@@ -66,6 +66,11 @@ _specs: list[ToolSpec[ProcuriosClient, Any, Any]] = [
     ToolSpec("procurios_create_contact_moment", "Create contact moment", W, f"POST {_BASE}/type/{{type}}", m.CreateContactMomentArgs, m.CreatedContactMoment, create_contact_moment),
 ]  # fmt: skip
 
+async def probe(client: ProcuriosClient) -> str:
+    types = await client.contact_moment_types()
+    return f"token accepted; {len(types)} contact moment types"
+
+
 TOOLSET = Toolset(
     name="procurios",
     title="Procurios",
@@ -78,4 +83,5 @@ TOOLSET = Toolset(
     settings_cls=ProcuriosSettings,
     open_client=ProcuriosClient.open,
     specs=tuple(_specs),
+    probe=probe,
 )

@@ -7,6 +7,7 @@ from typing import Any
 from tools.common.compact import Page
 from tools.common.spec import ContactRequest, Effect, ToolContext, Toolset, ToolSpec
 from tools.scollect import models as m
+from tools.scollect import payments as pay
 from tools.scollect.client import ScollectClient
 from tools.scollect.settings import ScollectSettings
 
@@ -217,7 +218,16 @@ _specs: list[ToolSpec[ScollectClient, Any, Any]] = [
     ToolSpec("scollect_create_callback", "Schedule callback", W, "POST /createCallback", m.CallbackArgs, m.WriteResult, create_callback),
     ToolSpec("scollect_send_email", "Send templated email", C, "POST /send_email_c2c", m.SendEmailArgs, m.SendResult, send_email, contact=email_contact),
     ToolSpec("scollect_send_text", "Send templated text", C, "POST /send_text", m.SendTextArgs, m.SendResult, send_text, contact=text_contact),
+    ToolSpec("scollect_record_payment", "Record a card or ACH payment", Effect.MONEY, "POST /insert_payments_external", pay.RecordPaymentArgs, pay.PaymentRecorded, pay.record_payment, summarize=pay.summarize_record_payment, capture="card_or_bank"),
+    ToolSpec("scollect_record_payment_plan", "Record a payment plan", Effect.MONEY, "POST /insert_payplan_external", pay.RecordPaymentPlanArgs, pay.PaymentPlanRecorded, pay.record_payment_plan, summarize=pay.summarize_record_payment_plan, capture="card_or_bank"),
+    ToolSpec("scollect_update_pending_payment", "Update pending payments", Effect.MONEY, "POST /update_payment_external", pay.UpdatePendingPaymentArgs, pay.PendingPaymentUpdated, pay.update_pending_payment, summarize=pay.summarize_update_pending_payment, capture="card_or_bank"),
+    ToolSpec("scollect_run_payment", "Charge the stored payment method", Effect.MONEY, "POST /run_payment_external", pay.RunPaymentArgs, pay.PaymentCharged, pay.run_payment, summarize=pay.summarize_run_payment),
 ]  # fmt: skip
+
+async def probe(client: ScollectClient) -> str:
+    portfolios = await client.list_portfolios()
+    return f"logged in; {len(portfolios)} portfolios"
+
 
 TOOLSET = Toolset(
     name="scollect",
@@ -230,4 +240,5 @@ TOOLSET = Toolset(
     settings_cls=ScollectSettings,
     open_client=ScollectClient.open,
     specs=tuple(_specs),
+    probe=probe,
 )
