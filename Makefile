@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench sandbox tools clean
+.PHONY: run test lint bench sandbox tools doctor clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,9 @@ sandbox: $(STAMP)  ## only the simulated vendors, with their URLs and demo crede
 
 tools: $(STAMP)
 	$(BIN)/collections-mcp tools
+
+doctor: $(STAMP)  ## settings valid? every enabled vendor (or the sandbox) reachable and logged in?
+	$(BIN)/collections-mcp doctor
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

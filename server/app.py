@@ -15,16 +15,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.audit import AuditStage, SqliteAuditLog, audit_path
+from server.compliance import ComplianceStage
 from server.confirmation import ConfirmationStage
 from server.drain import Drain
 from server.http import AuthorizationStage, HideUngrantedTools, StaticTokenVerifier, auth_settings
 from server.human import Conversations
 from server.idempotency import IdempotencyStage, IdempotencyStore, idempotency_path
+from server.payments import CaptureService, CaptureStage
 from server.pipeline import CallLog, PolicyPipeline, ServerState, Stage
 from server.prompts import register_prompts
 from server.redaction import scrub_text
 from server.registry import build_tool, select_specs
 from server.settings import TOOLSETS, ServerSettings
+from tools.accounts.settings import AccountsSettings
 from tools.common.errors import VendorError
 from tools.common.settings import VendorSettings
 from tools.common.spec import AnySpec, Toolset
@@ -67,14 +70,17 @@ class ServerConfig:
         return select_specs(self.toolsets(), read_only=self.settings.read_only, allowed_toolsets=self.settings.toolsets)
 
 
-def _pipeline(config: ServerConfig) -> PolicyPipeline:
+def _pipeline(config: ServerConfig, capture: CaptureService) -> PolicyPipeline:
     """Every stage, outermost first. The order is policy:
     audit sees every outcome (refusals and replays too); authorization before idempotency so a client
     can't receive a result its token could not have produced; idempotency before anything that asks a
     person or reaches the vendor, so a replay asks and sends nothing; confirmation last, right before
     the vendor call."""
     settings = config.settings
-    audit = AuditStage(SqliteAuditLog(audit_path(settings.state_dir)), clock=config.clock)
+    audit_log = SqliteAuditLog(audit_path(settings.state_dir))
+    audit = AuditStage(audit_log, clock=config.clock)
+    accounts = config.vendors.get("accounts")
+    vendor_tz = accounts.scollect_timezone if isinstance(accounts, AccountsSettings) else "UTC"
     idempotency = IdempotencyStage(
         IdempotencyStore(idempotency_path(settings.state_dir), cross_process_wait=settings.idempotency_wait_seconds),
         settings.idempotency_window_seconds,
@@ -85,7 +91,9 @@ def _pipeline(config: ServerConfig) -> PolicyPipeline:
         audit,
         AuthorizationStage(),
         idempotency,
+        ComplianceStage(audit_log, vendor_tz),
         *config.extra_stages,
+        CaptureStage(capture),
         ConfirmationStage(settings.confirm),
     ]
     return PolicyPipeline(stages, rejection_listeners=[audit.on_rejected], drain=config.drain)
@@ -93,7 +101,8 @@ def _pipeline(config: ServerConfig) -> PolicyPipeline:
 
 def build_server(config: ServerConfig) -> MCPServer[ServerState]:
     settings = config.settings
-    pipeline = _pipeline(config)
+    capture = CaptureService.from_settings(settings, config.clock)
+    pipeline = _pipeline(config, capture)
     selected = config.selected()
     tools = [build_tool(toolset, spec, pipeline) for toolset, spec in selected]
     in_use = [toolset for toolset in config.toolsets() if any(ts is toolset for ts, _ in selected)]
@@ -101,19 +110,23 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
-        async with AsyncExitStack() as stack, anyio.create_task_group() as background:
+        async with AsyncExitStack() as stack:
             clients: dict[str, Any] = {}
             for toolset in in_use:
                 clients[toolset.name] = await stack.enter_async_context(toolset.open_client(config.vendors[toolset.name]))
-            conversations = Conversations(background)
-            state = ServerState(clients=clients, clock=config.clock, conversations=conversations)
-            probes.state = state
-            try:
-                yield state
-            finally:
-                probes.state = None
-                # Shutdown ends every conversation still waiting for a person (vendor jobs roll back).
-                background.cancel_scope.cancel()
+            if any(spec.capture for _, spec in selected):
+                await stack.enter_async_context(capture.serving())  # the secure payment-details page
+            # Entered last, exited first: conversations end before the clients and the page they use close.
+            async with anyio.create_task_group() as background:
+                conversations = Conversations(background)
+                state = ServerState(clients=clients, clock=config.clock, conversations=conversations)
+                probes.state = state
+                try:
+                    yield state
+                finally:
+                    probes.state = None
+                    # Shutdown ends every conversation still waiting for a person (vendor jobs roll back).
+                    background.cancel_scope.cancel()
 
     probes = VendorProbes(in_use)
     http_auth: dict[str, Any] = {}

@@ -117,7 +117,14 @@ class CallLog:
                 call.spec.name,
                 outcome_of(failure),
                 elapsed_ms,
-                extra={"tool": call.spec.name, "call_id": call.call_id, "outcome": outcome_of(failure)},
+                extra={
+                    "tool": call.spec.name,
+                    "call_id": call.call_id,
+                    "client": call.client_name,
+                    "session": call.session_id,
+                    "outcome": outcome_of(failure),
+                    "replayed": call.replayed,
+                },
             )
 
 

@@ -21,6 +21,7 @@ from sandbox.scollect.config import ScollectSandboxConfig
 from server.app import ServerConfig
 from server.drain import Drain
 from server.settings import ConfigError, ServerSettings, plan_vendors
+from tools.accounts.settings import accounts_settings
 from tools.billing_care.settings import BillingCareSettings
 from tools.collect.settings import CollectSettings
 from tools.common.settings import VendorSettings
@@ -42,7 +43,7 @@ def sandbox_config(settings: ServerSettings) -> SandboxConfig:
 def sandbox_vendor_settings(sandbox: RunningSandbox) -> dict[str, VendorSettings]:
     """Point every vendor at its simulator; the clients cannot tell the difference."""
     scollect, billing_care, procurios = sandbox.scollect, sandbox.billing_care, sandbox.procurios
-    return {
+    vendors: dict[str, VendorSettings] = {
         "scollect": ScollectSettings(
             _env_file=None, base_url=scollect.base_url, api_key=SecretStr(scollect.api_key), pin=SecretStr(scollect.pin)
         ),
@@ -56,6 +57,10 @@ def sandbox_vendor_settings(sandbox: RunningSandbox) -> dict[str, VendorSettings
             operator_password=SecretStr(sandbox.collect.operator_password),
         ),
     }  # fmt: skip
+    derived = accounts_settings(vendors, env_file=None)
+    if derived is not None:
+        vendors["accounts"] = derived
+    return vendors
 
 
 @asynccontextmanager

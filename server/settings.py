@@ -9,6 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from server.http import TokenGrant
+from tools.accounts.settings import accounts_settings
+from tools.accounts.tools import TOOLSET as ACCOUNTS
 from tools.billing_care.tools import TOOLSET as BILLING_CARE
 from tools.collect.tools import TOOLSET as COLLECT
 from tools.common.settings import VendorConfigError, VendorSettings
@@ -17,7 +20,7 @@ from tools.procurios.tools import TOOLSET as PROCURIOS
 from tools.scollect.tools import TOOLSET as SCOLLECT
 
 # Every toolset the server knows, in the order tools are listed.
-TOOLSETS: dict[str, Toolset] = {toolset.name: toolset for toolset in (SCOLLECT, COLLECT, BILLING_CARE, PROCURIOS)}
+TOOLSETS: dict[str, Toolset] = {toolset.name: toolset for toolset in (SCOLLECT, COLLECT, BILLING_CARE, PROCURIOS, ACCOUNTS)}
 
 
 class ConfigError(ValueError):
@@ -44,6 +47,33 @@ class ServerSettings(BaseSettings):
         default="always",
         description="Confirm money/destructive calls with a person; 'never' only for pre-approved automation.",
     )
+    capture_host: str = Field(
+        default="127.0.0.1", description="Interface of the secure payment-details page (loopback unless behind TLS)."
+    )
+    capture_port: int = Field(default=0, ge=0, le=65535, description="Port of the payment page (0: any free port).")
+    capture_public_url: str | None = Field(
+        default=None, description="Base URL put in the payment elicitation when the page is behind a TLS proxy."
+    )
+    capture_ttl_seconds: float = Field(
+        default=300.0, gt=0, le=3600, description="How long a single-use payment-page link stays valid."
+    )
+    http_tokens: list[TokenGrant] = Field(
+        default_factory=list,
+        description="Bearer tokens for streamable HTTP (JSON list of {client, token|token_sha256, effects}).",
+    )
+    http_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra Host header values to accept (DNS-rebinding protection)."
+    )
+    http_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra Origin header values to accept (browser clients)."
+    )
+    http_max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest HTTP request body accepted.")
+    shutdown_grace_seconds: float = Field(
+        default=30.0, ge=0, description="On SIGTERM, how long in-flight HTTP calls may take to finish."
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL clients use to reach this server (auth metadata)."
+    )
     sandbox_db: str | None = Field(default=None, description="SQLite file for sandbox data (default: in memory).")
     idempotency_window_seconds: float = Field(
         default=600.0,
@@ -52,6 +82,11 @@ class ServerSettings(BaseSettings):
         validation_alias="COLLECTIONS_MCP_IDEMPOTENCY_WINDOW",
         description="Seconds an identical write/contact/money/destructive call is replayed instead of re-sent.",
     )
+    idempotency_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a call waits for an identical call still running in another server process.",
+    )
 
     @field_validator("toolsets", mode="before")
     @classmethod
@@ -59,6 +94,13 @@ class ServerSettings(BaseSettings):
         if isinstance(value, str):
             names = [name.strip().lower() for name in value.split(",") if name.strip()]
             return names or None
+        return value
+
+    @field_validator("http_allowed_hosts", "http_allowed_origins", mode="before")
+    @classmethod
+    def _comma_values(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("toolsets")
@@ -97,6 +139,9 @@ def plan_vendors(server: ServerSettings, vendor_settings: dict[str, VendorSettin
             problems.append(str(exc))
     if problems:
         raise ConfigError("; ".join(problems))
+    derived = accounts_settings(enabled)
+    if derived is not None:
+        enabled["accounts"] = derived  # cross-vendor tools, on whenever a vendor they read is
     if server.sandbox or not enabled:
         return VendorPlan(sandbox=True, vendors={})
     if server.toolsets:

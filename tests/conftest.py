@@ -19,7 +19,6 @@ from server.logs import JsonLines
 from server.runtime import sandbox_vendor_settings
 from server.settings import ServerSettings
 
-
 # Server state (audit log, idempotency keys) never goes to the developer's real state dir from a test; tests
 # that need isolation from each other pass their own tmp_path state_dir.
 os.environ["COLLECTIONS_MCP_STATE_DIR"] = tempfile.mkdtemp(prefix="collections-mcp-tests-")

@@ -6,11 +6,10 @@ received nothing).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -364,10 +363,11 @@ async def test_the_schema_cache_follows_the_server_clock(mcp: Client, vendors: V
         "sender_id": SEED_SENDER,
         "recipients": [SEED_RECIPIENT],
     }
-    await ok(mcp, "procurios_create_contact_moment", arguments)
-    await ok(mcp, "procurios_create_contact_moment", arguments)
+    # Distinct subjects: identical calls would be idempotent replays that never reach the vendor.
+    await ok(mcp, "procurios_create_contact_moment", arguments | {"subject": "Call 1"})
+    await ok(mcp, "procurios_create_contact_moment", arguments | {"subject": "Call 2"})
     clock.now += timedelta(minutes=6)
-    await ok(mcp, "procurios_create_contact_moment", arguments)
+    await ok(mcp, "procurios_create_contact_moment", arguments | {"subject": "Call 3"})
     schema_reads = [call for call in vendors.procurios.calls() if call.endswith("/schema")]
     assert len(schema_reads) == 2
 

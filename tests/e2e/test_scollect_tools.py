@@ -46,7 +46,7 @@ def store(sandbox: RunningSandbox) -> Any:
 async def test_every_catalog_tool_is_listed_with_schemas_and_effect_annotations(mcp: Client) -> None:
     tools = {tool.name: tool for tool in (await mcp.list_tools()).tools}
     scollect = {name for name in tools if name.startswith("scollect_")}
-    assert len(scollect) == 23
+    assert len(scollect) == 27
     for tool in tools.values():
         assert tool.output_schema is not None, tool.name
         assert tool.description and len(tool.description) > 30, tool.name
@@ -326,18 +326,42 @@ async def test_create_callback_normalises_time(mcp: Client, wire: Wire) -> None:
     assert "callback_date" in bad and "callback_time" in bad
 
 
-async def test_send_email_and_text(mcp: Client, wire: Wire) -> None:
-    email = await ok(mcp, "scollect_send_email", {"file_numbers": ["R1000", "R1001"], "template": "Payment Reminder"})
-    assert email["sent"] is True and email["channel"] == "email"
-    assert wire.requests()[0].json == {
-        "sendType": "email",
-        "emailTemplate": "Payment Reminder",
-        "referenceNumbers": ["R1000", "R1001"],
-        "updateap": False,
-    }
-    text = await ok(mcp, "scollect_send_text", {"file_number": "R1000", "template": "Missed 1"})
-    assert text["channel"] == "text"
-    assert wire.requests()[1].json == {"filenumber": "R1000", "textTemplate": "Missed 1", "messageType": "Multicast", "sbt_env": "LIVE"}
+async def test_send_email_and_text_pass_the_compliance_guard_only_with_an_audited_override(
+    server_config: Any, wire: Wire
+) -> None:
+    from server.app import build_server
+    from server.audit import SqliteAuditLog, audit_path
+
+    shown: list[str] = []
+
+    async def person(context: Any, params: Any) -> ElicitResult:
+        shown.append(params.message)
+        return ElicitResult(action="accept", content={"override": True, "reason": "Debtor asked in writing for reminders"})
+
+    async with Client(build_server(server_config), elicitation_callback=person) as mcp:
+        email = await ok(mcp, "scollect_send_email", {"file_numbers": ["R1000", "R1001"], "template": "Payment Reminder"})
+        text = await ok(mcp, "scollect_send_text", {"file_number": "R1000", "template": "Missed 1"})
+    assert email["sent"] is True and email["channel"] == "email" and text["channel"] == "text"
+    # Scollect permissions cannot be read, so texts and emails are blocked until a person overrides.
+    assert "PERMISSION_UNKNOWN" in shown[0] and "R1001: BANKRUPTCY" in shown[0]
+    sends = [entry for entry in wire.requests() if entry.path in ("/send_email_c2c", "/send_text")]
+    assert [entry.json for entry in sends] == [
+        {"sendType": "email", "emailTemplate": "Payment Reminder", "referenceNumbers": ["R1000", "R1001"], "updateap": False},
+        {"filenumber": "R1000", "textTemplate": "Missed 1", "messageType": "Multicast", "sbt_env": "LIVE"},
+    ]
+    audit = SqliteAuditLog(audit_path(server_config.settings.state_dir))
+    try:
+        overrides = [record for record in await audit.query(None, None, 100) if record.outcome == "compliance_override"]
+    finally:
+        audit.close()
+    assert [record.tool for record in overrides] == ["scollect_send_email", "scollect_send_text"]
+    assert overrides[0].arguments == {"override_reason": "Debtor asked in writing for reminders"}
+
+
+async def test_blocked_contact_without_a_person_sends_nothing(mcp: Client, wire: Wire) -> None:
+    message = await failed(mcp, "scollect_send_text", {"file_number": "R1001", "template": "Missed 1"})
+    assert "Refused by compliance" in message and "BANKRUPTCY" in message and "nothing was sent" in message
+    assert "POST /send_text" not in wire.paths()
 
 
 async def test_send_email_needs_at_least_one_account(mcp: Client, wire: Wire) -> None:

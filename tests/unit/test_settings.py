@@ -28,7 +28,7 @@ def test_fully_configured_vendor_is_enabled(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("SCOLLECT_API_KEY", "key")
     monkeypatch.setenv("SCOLLECT_PIN", "C2C")
     plan = plan_vendors(ServerSettings())
-    assert not plan.sandbox and list(plan.vendors) == ["scollect"]
+    assert not plan.sandbox and list(plan.vendors) == ["scollect", "accounts"]  # accounts follow scollect
 
 
 def test_sandbox_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from tools.billing_care import models as m
@@ -44,10 +45,8 @@ _specs: list[ToolSpec[BillingCareClient, Any, Any]] = [
 async def probe(client: BillingCareClient) -> str:
     # Billing Care has no "who am I" endpoint: a read of an account that cannot exist answers 404 only
     # after authentication succeeded (401/403 would be an auth error).
-    try:
+    with contextlib.suppress(VendorNotFound):
         await client.account_collections("0.0.0.1+-account+0")
-    except VendorNotFound:
-        pass
     return "reachable; credentials accepted"
 
 

@@ -1,0 +1,182 @@
+"""`collections-mcp doctor`: are the settings valid, and can this installation reach and log in to each vendor?
+
+Each enabled vendor gets one cheap authenticated read through its real client (the same code path a tool
+uses, so login, base URL, TLS and database header are all exercised). In sandbox mode the simulators are
+started and checked the same way. Nothing is written at any vendor, and no secret is printed: reasons are
+vendor messages with every configured secret value blanked and the usual SSN/card scrub applied.
+
+The reads are each toolset's `probe`, the same ones `/readyz` runs on the server's open clients.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from server.redaction import scrub_text
+from server.settings import TOOLSETS, ConfigError, ServerSettings, plan_vendors
+from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
+from tools.common.http import READ_ATTEMPTS
+from tools.common.settings import VendorSettings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    target: str = ""
+    seconds: float | None = None
+
+
+async def _accounts(client: Any) -> str:
+    portfolios = await client.scollect.list_portfolios()
+    return f"its own Scollect connection logged in; {len(portfolios)} portfolios"
+
+
+# For toolsets that declare no `probe` of their own. The accounts toolset reads Scollect through its own
+# pooled login, so that login is what can fail independently of the Scollect toolset's.
+FALLBACK_PROBES: dict[str, Callable[[Any], Awaitable[str]]] = {"accounts": _accounts}
+
+
+async def probe(name: str, client: Any) -> str:
+    """The toolset's probe (one cheap authenticated read) on an open client; raises the client's error on failure."""
+    check = TOOLSETS[name].probe or FALLBACK_PROBES.get(name)
+    if check is None:
+        return "client opened; this toolset declares no check of its own"
+    return await check(client)
+
+
+def _secrets(settings: BaseModel) -> list[str]:
+    """Every secret value in the settings, nested settings included (the accounts toolset carries Scollect's)."""
+    found: list[str] = []
+    for field in type(settings).model_fields:
+        value = getattr(settings, field)
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            found.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            found.extend(_secrets(value))
+    return found
+
+
+def _safe(text: str, secrets: list[str]) -> str:
+    """Vendors sometimes echo what they were sent; blank every configured secret before anything is printed."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return scrub_text(text)
+
+
+def _target(settings: VendorSettings) -> str:
+    """The base URL without credentials, query or fragment (a URL may carry user:password@)."""
+    if not settings.base_url:
+        return ""
+    parts = urlsplit(settings.base_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, VendorAuthError):
+        return f"credentials rejected: {exc.message}"
+    if isinstance(exc, VendorUnavailable):
+        return f"unreachable: {exc.message}"
+    if isinstance(exc, VendorNotFound):
+        return f"not found: {exc.message} (check the base URL)"
+    if isinstance(exc, VendorError):
+        return f"refused: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def check_vendor(name: str, settings: VendorSettings) -> Check:
+    toolset = TOOLSETS[name]
+    secrets = _secrets(settings)
+    started = time.perf_counter()
+    # Reads retry on connection errors, so the worst case is a few timeouts; never hang past that.
+    limit = settings.timeout_seconds * (READ_ATTEMPTS + 1) + 5
+    try:
+        with anyio.fail_after(limit):
+            async with toolset.open_client(settings) as client:
+                detail = await probe(name, client)
+        ok = True
+    except TimeoutError:
+        ok, detail = False, f"no answer within {limit:.0f} s"
+    except Exception as exc:  # every failure is a report line, not a crash: the next vendor still gets checked
+        ok, detail = False, _reason(exc)
+    return Check(toolset.title, ok, _safe(detail, secrets), _target(settings), time.perf_counter() - started)
+
+
+async def check_all(settings: ServerSettings) -> tuple[str, list[Check]]:
+    """The mode line and one check per enabled vendor (sandbox: the simulators, started for the duration)."""
+    from server.runtime import resolved_config
+
+    async with resolved_config(settings) as (config, _sandbox):
+        names = [name for name in TOOLSETS if name in config.vendors]
+        if settings.toolsets is not None:
+            names = [name for name in names if name in settings.toolsets]
+        results: dict[str, Check] = {}
+
+        async def run(name: str) -> None:
+            results[name] = await check_vendor(name, config.vendors[name])
+
+        async with anyio.create_task_group() as group:
+            for name in names:
+                group.start_soon(run, name)
+        mode = "sandbox mode: simulated vendors with demo data" if config.sandbox else "live vendors"
+        return mode, [results[name] for name in names]
+
+
+def _line(check: Check) -> str:
+    status = "OK  " if check.ok else "FAIL"
+    timing = f" ({check.seconds:.2f} s)" if check.seconds is not None else ""
+    target = f"  {check.target}" if check.target else ""
+    return f"{status}  {check.name}{target}: {check.detail}{timing}"
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    return "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())
+
+
+def doctor_main() -> int:
+    """Print one line per check; 0 when everything is OK, 1 otherwise."""
+    from server.app import package_version
+    from server.logs import configure_logging
+
+    print(f"collections-mcp {package_version()} doctor")
+    try:
+        settings = ServerSettings()
+        plan = plan_vendors(settings)
+    except ValidationError as exc:
+        print(_line(Check("settings", False, _settings_problem(exc))))
+        return 1
+    except ConfigError as exc:
+        print(_line(Check("settings", False, str(exc))))
+        return 1
+    configure_logging(settings.log_level)
+    if plan.sandbox:
+        why = "COLLECTIONS_MCP_SANDBOX is set" if settings.sandbox else "no vendor is configured"
+        print(_line(Check("settings", True, f"valid; {why}, so the built-in sandbox vendors are checked")))
+    else:
+        titles = ", ".join(TOOLSETS[name].title for name in plan.vendors)
+        print(_line(Check("settings", True, f"valid; enabled vendors: {titles}")))
+    try:
+        mode, checks = anyio.run(check_all, settings)
+    except ConfigError as exc:
+        print(_line(Check("startup", False, str(exc))))
+        return 1
+    for check in checks:
+        print(_line(check), flush=True)
+    failed = [check for check in checks if not check.ok]
+    summary = f"{len(checks) - len(failed)} of {len(checks)} vendor check(s) OK ({mode})."
+    print(summary if not failed else f"{summary} Fix the FAIL lines above.")
+    sys.stdout.flush()
+    return 1 if failed else 0

@@ -1,0 +1,59 @@
+"""Settings of the cross-vendor `accounts` toolset.
+
+It has no connection of its own: it is enabled whenever Scollect is, and carries Scollect's already-resolved
+settings (real or sandbox) so its client can open its own pooled connection. Build it with `accounts_settings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from tools.common.settings import VendorSettings
+from tools.scollect.settings import ScollectSettings
+
+
+class AccountsSettings(VendorSettings):
+    """`scollect` is set by the server (never from the environment); the rest are COLLECTIONS_MCP_ACCOUNTS_*."""
+
+    model_config = SettingsConfigDict(env_prefix="COLLECTIONS_MCP_ACCOUNTS_", env_file=".env", extra="ignore")
+
+    vendor: ClassVar[str] = "Accounts (cross-vendor)"
+    required: ClassVar[tuple[str, ...]] = ()
+
+    scollect: ScollectSettings | None = Field(default=None, exclude=True)
+    scollect_timezone: str = Field(
+        default="UTC",
+        description="IANA zone Scollect writes attempt dates and times in (the simulator and Flask's GMT use UTC).",
+    )
+    verify_max_failures: int = Field(default=3, ge=1, description="Failed identity checks per account per window.")
+    verify_window_seconds: float = Field(default=900.0, gt=0, description="The identity-check lockout window.")
+
+    @field_validator("scollect_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. UTC, America/New_York)") from None
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        """On whenever a vendor it reads is on (today: Scollect)."""
+        return self.scollect is not None and self.scollect.enabled
+
+
+def accounts_settings(vendors: Mapping[str, VendorSettings], *, env_file: str | None = ".env") -> AccountsSettings | None:
+    """The accounts settings for a server's resolved vendors, or None when no vendor it reads is enabled.
+
+    COLLECTIONS_MCP_ACCOUNTS_* come from the environment (and `env_file`; None skips .env, as the sandbox does).
+    """
+    scollect = vendors.get("scollect")
+    if not isinstance(scollect, ScollectSettings) or not scollect.enabled:
+        return None
+    return AccountsSettings(_env_file=env_file, scollect=scollect)

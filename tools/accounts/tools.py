@@ -1,0 +1,260 @@
+"""Cross-vendor account tools: a live-conversation snapshot, the contact verdict, and identity checks."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+import anyio
+
+from tools.accounts import models as m
+from tools.accounts.client import AccountsClient, Outcome, start
+from tools.accounts.contact_rules import ContactVerdict, evaluate
+from tools.accounts.facts import contact_facts_from, scollect_contact_facts
+from tools.accounts.settings import AccountsSettings
+from tools.common.compact import parse_vendor_datetime, text
+from tools.common.errors import VendorNotFound
+from tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
+from tools.scollect import models as sm
+
+Ctx = ToolContext[AccountsClient]
+Row = dict[str, Any]
+
+RECENT = 5
+NOTE_CHARS = 240
+_PERMISSIONS_NOTE = (
+    "Not readable from Scollect (its API can set permissions but not read them): check donottext, cantext, "
+    "donotemail, canemail, cancallcell, callwork and cont_debtor in Scollect before texting, emailing or "
+    "calling a cell or work number."
+)
+
+
+def _now(ctx: Ctx) -> datetime:
+    moment = ctx.now()
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------------- snapshot
+
+
+async def _payment_methods(ctx: Ctx, file_number: str) -> list[Row]:
+    try:
+        return await ctx.client.scollect.payment_methods(file_number)
+    except VendorNotFound:  # Scollect answers 404 "does not exist" when an account has no stored method
+        return []
+
+
+def _newest(items: list[Any], key: Any) -> list[Any]:
+    return sorted(items, key=key, reverse=True)[:RECENT]
+
+
+def _clip(message: str) -> str:
+    return message if len(message) <= NOTE_CHARS else message[: NOTE_CHARS - 1] + "…"
+
+
+async def snapshot(ctx: Ctx, args: m.SnapshotArgs) -> m.Snapshot:
+    """One compact view of an account for a live conversation: masked identity (no date of birth), status,
+    balance and offers, phones with status, permissions, the last 5 notes, attempts and payments, stored
+    payment methods (last 4 only), and whether the debtor may be called right now with every reason.
+
+    Use it first when a debtor calls or before you call. Parts that could not be read are listed in
+    `unavailable`; the rest is still shown. Verify the caller with accounts_verify_identity before
+    discussing the debt; never read identity details out to them."""
+    client, number = ctx.client.scollect, args.file_number
+    async with anyio.create_task_group() as group:
+        account = start(group, lambda: client.account(number))
+        summary = start(group, lambda: client.account_summary(number))
+        phones = start(group, lambda: client.phones(number))
+        notes = start(group, lambda: client.notes(number))
+        attempts = start(group, lambda: client.attempts(number))
+        payments = start(group, lambda: client.payments(number))
+        methods = start(group, lambda: _payment_methods(ctx, number))
+    row = account.get()  # without the account there is nothing to show: its error is the tool's error
+    core = sm.account_core_from(row)
+    unavailable: list[m.Unavailable] = []
+
+    def read(part: str, outcome: Outcome[Any]) -> Any:
+        if outcome.error is None:
+            return outcome.get()
+        unavailable.append(m.Unavailable(part=part, error=outcome.describe_error()))
+        return None
+
+    address = core.get("address")
+    identity = m.Identity(full_name=core["full_name"], ssn=core["ssn"], city=address.city if address else None,
+                          state=address.state if address else None)  # fmt: skip
+    offer = sm.summary_from(summary_row) if (summary_row := read("balance_offers", summary)) else None
+    balance = m.Balance(
+        status=core["status"], current_balance=core["current_balance"], original_balance=core["original_balance"],
+        last_payment_amount=core["last_payment_amount"], last_payment_date=core["last_payment_date"],
+        client=core["client"], original_creditor=core["original_creditor"],
+        minimum_payment=offer.minimum_payment if offer else None,
+        minimum_one_time_payment=offer.minimum_one_time_payment if offer else None,
+        settlement_amount=offer.settlement_amount if offer else None,
+        settlement_payments=offer.settlement_number_of_payments if offer else None,
+    )  # fmt: skip
+
+    parts: dict[str, Any] = {}
+    if (phone_rows := read("phones", phones)) is not None:
+        parts["phones"] = [m.PhoneLine(number=p.phone_number, type=p.type, status=p.status)
+                           for p in map(sm.phone_from, phone_rows)]  # fmt: skip
+    if (note_rows := read("notes", notes)) is not None:
+        parsed_notes = [sm.note_from(note) for note in note_rows]
+        parts["notes_total"] = len(parsed_notes)
+        parts["recent_notes"] = [m.NoteLine(at=n.at, by=n.collector, text=_clip(n.message))
+                                 for n in _newest(parsed_notes, lambda n: (n.at or "", n.id or 0))]  # fmt: skip
+    if (attempt_rows := read("attempts", attempts)) is not None:
+        parsed_attempts = [sm.attempt_from(attempt) for attempt in attempt_rows]
+        parts["attempts_total"] = len(parsed_attempts)
+        parts["recent_attempts"] = [
+            m.AttemptLine(at=a.at, direction=a.direction, disposition=a.disposition, phone=a.phone_number)
+            for a in _newest(parsed_attempts, lambda a: a.at or "")
+        ]
+        facts = contact_facts_from(file_number=number, channel="call", now=_now(ctx), account=row,
+                                   attempts=attempt_rows, vendor_tz=ctx.client.scollect_timezone)  # fmt: skip
+        parts["call_now"] = evaluate(facts)
+    else:
+        unavailable.append(m.Unavailable(part="call_now", error="needs the attempts log, which could not be read"))
+    if (payment_rows := read("payments", payments)) is not None:
+        parsed_payments = [sm.payment_from(payment) for payment in payment_rows]
+        parts["payments_total"] = len(parsed_payments)
+        parts["recent_payments"] = [m.PaymentLine(paid_on=p.paid_on, amount=p.amount, method=p.method or p.type)
+                                    for p in _newest(parsed_payments, lambda p: p.paid_on or "")]  # fmt: skip
+    if (method_rows := read("payment_methods", methods)) is not None:
+        parts["payment_methods"] = [m.MethodLine(method=pm.method, last4=pm.card_last4)
+                                    for pm in map(sm.payment_method_from, method_rows)]  # fmt: skip
+    return m.Snapshot(
+        file_number=core["file_number"] or number,
+        identity=identity,
+        balance=balance,
+        permissions=m.PermissionsView(readable=False, note=_PERMISSIONS_NOTE),
+        unavailable=unavailable,
+        **parts,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- check contact
+
+
+async def check_contact(ctx: Ctx, args: m.CheckContactArgs) -> ContactVerdict:
+    """May this debtor be contacted now by call, text or email? Returns `allowed`, EVERY reason (blocking
+    ones first: bankruptcy, deceased, cease-and-desist, attorney, permissions, Regulation F 7-in-7 and
+    7 days after a conversation, 8 a.m.-9 p.m. local time) and `next_allowed_at` when only time blocks it.
+
+    Check before every call, text or email; give `phone_number` to also check that number. Changes nothing."""
+    facts = await scollect_contact_facts(
+        ctx.client.scollect, args.file_number, args.channel, _now(ctx),
+        phone_number=args.phone_number, vendor_tz=ctx.client.scollect_timezone,
+    )  # fmt: skip
+    return evaluate(facts)
+
+
+# --------------------------------------------------------------------------------------------- verify identity
+
+
+def _same(given: str, on_file: str) -> bool:
+    return hmac.compare_digest(given.encode(), on_file.encode())
+
+
+def _ssn_check(given: str | None, row: Row) -> m.FieldCheck:
+    if given is None:
+        return "not_given"
+    digits = re.sub(r"\D", "", str(row.get("socialsecuritynumber") or ""))
+    if len(digits) < 4 or set(digits) == {"0"}:  # blank or the vendor's 000-00-0000 placeholder
+        return "not_on_file"
+    return "match" if _same(given, digits[-4:]) else "mismatch"
+
+
+def _dob_check(given: date | None, row: Row) -> m.FieldCheck:
+    if given is None:
+        return "not_given"
+    parsed = parse_vendor_datetime(row.get("birthdate"))  # blanks and 1/1/1900 placeholders -> None
+    if parsed is None:
+        return "not_on_file"
+    on_file = parsed.date() if isinstance(parsed, datetime) else parsed
+    return "match" if _same(given.isoformat(), on_file.isoformat()) else "mismatch"
+
+
+def _zip_check(given: str | None, row: Row) -> m.FieldCheck:
+    if given is None:
+        return "not_given"
+    on_file = re.sub(r"\D", "", text(row.get("zip")) or "")
+    if len(on_file) not in (5, 9):
+        return "not_on_file"
+    return "match" if _same(re.sub(r"\D", "", given)[:5], on_file[:5]) else "mismatch"
+
+
+def _stamp(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "later"
+
+
+async def verify_identity(ctx: Ctx, args: m.VerifyIdentityArgs) -> m.IdentityCheck:
+    """Check identity details a caller states (SSN last 4, date of birth, ZIP; at least one) against the
+    account. Compared on the server; returns only match / mismatch / not_on_file / not_given per field,
+    never the values. `verified` is true when nothing mismatched and at least one field matched.
+
+    Failed checks are limited per account (3 per 15 minutes by default); when locked nothing is compared
+    and `retry_at` says when to try again. Do not tell the caller which detail was wrong."""
+    lockout, number = ctx.client.lockout, args.file_number
+    admission = lockout.reserve(number, _now(ctx))
+    if not admission.allowed:
+        return m.IdentityCheck(
+            file_number=number, verified=False, locked=True, ssn_last4="not_checked", date_of_birth="not_checked",
+            zip="not_checked", attempts_remaining=0, retry_at=admission.retry_at,
+            message=f"Too many failed identity checks for this account: nothing was compared. Try again after "
+            f"{_stamp(admission.retry_at)}.",
+        )  # fmt: skip
+    failed = False
+    try:
+        row = await ctx.client.scollect.account(number)
+        checks: dict[str, m.FieldCheck] = {
+            "ssn_last4": _ssn_check(args.ssn_last4, row),
+            "date_of_birth": _dob_check(args.date_of_birth, row),
+            "zip": _zip_check(args.zip, row),
+        }
+        failed = "mismatch" in checks.values()
+    finally:
+        after = lockout.release(number, _now(ctx), failed=failed)
+    verified = not failed and "match" in checks.values()
+    if verified:
+        message = "Identity verified."
+    elif failed and after.attempts_remaining == 0:
+        message = f"Not verified. No attempts left: locked until {_stamp(after.retry_at)}."
+    elif failed:
+        message = f"Not verified: a detail did not match. {after.attempts_remaining} attempt(s) left."
+    else:
+        message = "Not verified: none of the given details is on file to compare."
+    return m.IdentityCheck(
+        file_number=number, verified=verified, attempts_remaining=after.attempts_remaining,
+        retry_at=after.retry_at if after.attempts_remaining == 0 else None, message=message,
+        ssn_last4=checks["ssn_last4"], date_of_birth=checks["date_of_birth"], zip=checks["zip"],
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------------ toolset
+
+R = Effect.READ
+_SNAPSHOT_ENDPOINTS = (
+    "Scollect: GET /getaccount, /getphones, /getnotes, /getattempts, /getpayments; POST /getAlaccountdata, "
+    "/getAlpaymentdata"
+)
+_specs: list[ToolSpec[AccountsClient, Any, Any]] = [
+    ToolSpec("accounts_snapshot", "Account snapshot for a live conversation", R, _SNAPSHOT_ENDPOINTS, m.SnapshotArgs, m.Snapshot, snapshot),
+    ToolSpec("accounts_check_contact", "Check whether a contact is allowed", R, "Scollect: GET /getaccount, /getattempts, /getphones", m.CheckContactArgs, ContactVerdict, check_contact),
+    ToolSpec("accounts_verify_identity", "Verify a caller's identity", R, "Scollect: GET /getaccount", m.VerifyIdentityArgs, m.IdentityCheck, verify_identity),
+]  # fmt: skip
+
+TOOLSET = Toolset(
+    name="accounts",
+    title="Accounts (cross-vendor)",
+    instructions=(
+        "Start with accounts_snapshot(file_number) when a debtor calls or before you call. Before any call, "
+        "text or email run accounts_check_contact: a blocked verdict lists every reason and, when only time "
+        "blocks it, next_allowed_at. Verify a caller with accounts_verify_identity; never read identity "
+        "details out to them and never say which detail was wrong."
+    ),
+    settings_cls=AccountsSettings,
+    open_client=AccountsClient.open,
+    specs=tuple(_specs),
+)
