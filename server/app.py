@@ -67,7 +67,12 @@ class ServerConfig:
         return [TOOLSETS[name] for name in TOOLSETS if name in self.vendors]
 
     def selected(self) -> list[tuple[Toolset, AnySpec]]:
-        return select_specs(self.toolsets(), read_only=self.settings.read_only, allowed_toolsets=self.settings.toolsets)
+        return select_specs(
+            self.toolsets(),
+            read_only=self.settings.read_only,
+            allowed_toolsets=self.settings.toolsets,
+            allowed_tools=self.settings.tools,
+        )
 
 
 def _pipeline(config: ServerConfig, capture: CaptureService) -> PolicyPipeline:

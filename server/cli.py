@@ -7,6 +7,7 @@ import re
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 from datetime import datetime
 
 import anyio
@@ -168,6 +169,12 @@ async def _sandbox_only() -> None:
                 return
 
 
+def _variable(location: tuple[Any, ...]) -> str:
+    """The environment variable a settings error is about (field names map to COLLECTIONS_MCP_<FIELD>)."""
+    field = str(location[0]) if location else "settings"
+    return field if field.startswith("COLLECTIONS_MCP_") else f"COLLECTIONS_MCP_{field.upper()}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "doctor":  # reports invalid settings as a failed check (exit 1) instead of stopping at them
@@ -177,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = ServerSettings()
     except ValidationError as exc:
-        problems = "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())
+        problems = "; ".join(
+            f"{_variable(error['loc'])}: {error['msg'].removeprefix('Value error, ')}" for error in exc.errors()
+        )
         print(f"collections-mcp: configuration error: {problems}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)

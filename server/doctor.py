@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -36,19 +35,9 @@ class Check:
     seconds: float | None = None
 
 
-async def _accounts(client: Any) -> str:
-    portfolios = await client.scollect.list_portfolios()
-    return f"its own Scollect connection logged in; {len(portfolios)} portfolios"
-
-
-# For toolsets that declare no `probe` of their own. The accounts toolset reads Scollect through its own
-# pooled login, so that login is what can fail independently of the Scollect toolset's.
-FALLBACK_PROBES: dict[str, Callable[[Any], Awaitable[str]]] = {"accounts": _accounts}
-
-
 async def probe(name: str, client: Any) -> str:
     """The toolset's probe (one cheap authenticated read) on an open client; raises the client's error on failure."""
-    check = TOOLSETS[name].probe or FALLBACK_PROBES.get(name)
+    check = TOOLSETS[name].probe
     if check is None:
         return "client opened; this toolset declares no check of its own"
     return await check(client)

@@ -41,14 +41,21 @@ def annotations_for(spec: AnySpec) -> ToolAnnotations:
 
 
 def select_specs(
-    toolsets: list[Toolset], *, read_only: bool, allowed_toolsets: list[str] | None
+    toolsets: list[Toolset],
+    *,
+    read_only: bool,
+    allowed_toolsets: list[str] | None,
+    allowed_tools: list[str] | None = None,
 ) -> list[tuple[Toolset, AnySpec]]:
+    """Toolset selection, then read-only mode, then the explicit tool allowlist: each can only remove."""
     chosen = []
     for toolset in toolsets:
         if allowed_toolsets is not None and toolset.name not in allowed_toolsets:
             continue
         for spec in toolset.specs:
             if read_only and spec.effect != Effect.READ:
+                continue
+            if allowed_tools is not None and spec.name not in allowed_tools:
                 continue
             chosen.append((toolset, spec))
     return chosen

@@ -39,6 +39,9 @@ class ServerSettings(BaseSettings):
     toolsets: Annotated[list[str] | None, NoDecode] = Field(
         default=None, description="Comma list of toolsets to enable (default: every configured vendor)."
     )
+    tools: Annotated[list[str] | None, NoDecode] = Field(
+        default=None, description="Explicit allowlist of tool names, on top of toolsets and read-only (default: all)."
+    )
     state_dir: Path = Field(default_factory=_default_state_dir)
     log_level: str = "INFO"
     sandbox_token_ttl_seconds: float = Field(default=900.0, gt=0)
@@ -101,6 +104,22 @@ class ServerSettings(BaseSettings):
     def _comma_values(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tool_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()] or None
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, value: list[str] | None) -> list[str] | None:
+        known = {spec.name for toolset in TOOLSETS.values() for spec in toolset.specs}
+        unknown = [name for name in value or [] if name not in known]
+        if unknown:
+            raise ValueError(f"COLLECTIONS_MCP_TOOLS names unknown tool(s) {', '.join(unknown)}; see `collections-mcp tools`")
         return value
 
     @field_validator("toolsets")

@@ -14,7 +14,7 @@ from server.settings import ConfigError, ServerSettings, plan_vendors
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
     for name in ("SCOLLECT_BASE_URL", "SCOLLECT_API_KEY", "SCOLLECT_PIN", "COLLECTIONS_MCP_SANDBOX",
-                 "COLLECTIONS_MCP_TOOLSETS", "COLLECTIONS_MCP_READ_ONLY"):
+                 "COLLECTIONS_MCP_TOOLSETS", "COLLECTIONS_MCP_READ_ONLY", "COLLECTIONS_MCP_TOOLS"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -71,3 +71,19 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("SCOLLECT_BASE_URL=https://api.example:8000\n")
     with pytest.raises(ConfigError, match="SCOLLECT_API_KEY"):
         plan_vendors(ServerSettings())
+
+
+def test_tool_allowlist_narrows_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.app import ServerConfig
+    from server.settings import load_vendor_settings
+
+    monkeypatch.setenv("COLLECTIONS_MCP_TOOLS", "scollect_get_account, scollect_add_note")
+    settings = ServerSettings()
+    vendors = load_vendor_settings()  # enabled or not, every toolset is a candidate here
+    selected = [spec.name for _, spec in ServerConfig(settings=settings, vendors=vendors).selected()]
+    assert selected == ["scollect_get_account", "scollect_add_note"]
+    read_only = ServerConfig(settings=settings.model_copy(update={"read_only": True}), vendors=vendors).selected()
+    assert [spec.name for _, spec in read_only] == ["scollect_get_account"]
+    monkeypatch.setenv("COLLECTIONS_MCP_TOOLS", "scollect_get_acount")
+    with pytest.raises(ValidationError, match="unknown tool"):
+        ServerSettings()

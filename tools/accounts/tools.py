@@ -245,6 +245,12 @@ _specs: list[ToolSpec[AccountsClient, Any, Any]] = [
     ToolSpec("accounts_verify_identity", "Verify a caller's identity", R, "Scollect: GET /getaccount", m.VerifyIdentityArgs, m.IdentityCheck, verify_identity),
 ]  # fmt: skip
 
+async def probe(client: AccountsClient) -> str:
+    # The cross-vendor tools read Scollect through their own pooled login, which can fail on its own.
+    portfolios = await client.scollect.list_portfolios()
+    return f"its own Scollect connection logged in; {len(portfolios)} portfolios"
+
+
 TOOLSET = Toolset(
     name="accounts",
     title="Accounts (cross-vendor)",
@@ -257,4 +263,5 @@ TOOLSET = Toolset(
     settings_cls=AccountsSettings,
     open_client=AccountsClient.open,
     specs=tuple(_specs),
+    probe=probe,
 )
