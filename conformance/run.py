@@ -121,8 +121,9 @@ def missing_node() -> str | None:
     missing = [name for name in ("node", "npm") if shutil.which(name) is None]
     if missing:
         return (
-            f"{' and '.join(missing)} not on PATH: the MCP conformance suite and Inspector are npm packages "
-            "(conformance/package.json); install Node.js with npm (any version that runs npm ci) to run them"
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed (not on PATH): the MCP "
+            "conformance suite and Inspector CLI are npm packages pinned in conformance/package-lock.json; install "
+            "Node.js with npm (any version that runs `npm ci`; the tools run on the pinned Node 22) to run them"
         )
     return None
 
@@ -154,9 +155,10 @@ def install(echo: bool = False) -> bool:
         if installed():  # another process installed while we waited
             return False
         env = dict(os.environ, INSPECTOR_SKIP_CLIENT_INSTALL="1")
+        npm = shutil.which("npm") or "npm"
         try:
-            done = subprocess.run(
-                ["npm", "ci", "--no-audit", "--no-fund"],
+            done = subprocess.run(  # noqa: S603 - fixed command
+                [npm, "ci", "--no-audit", "--no-fund"],
                 cwd=HERE,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -229,7 +231,7 @@ def http_server(work_dir: Path, timeout: float = 60.0) -> Iterator[str]:
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / "server-http.log"
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - our own console script
         [str(server_script()), "serve", "--transport", "http", "--host", "127.0.0.1", "--port", "0"],
         env=sandbox_env(work_dir / "state-http"),
         cwd=work_dir,  # no developer .env from the checkout
@@ -281,8 +283,10 @@ def _tail(path: Path, chars: int = 4000) -> str:
 
 def load_baseline(path: Path = BASELINE) -> Baseline:
     """Parse the baseline with the suite's own YAML parser (the `yaml` npm package)."""
-    script = "const y=require('yaml');process.stdout.write(JSON.stringify(y.parse(require('fs').readFileSync(0,'utf8'))))"
-    done = subprocess.run(
+    script = (
+        "const y=require('yaml');process.stdout.write(JSON.stringify(y.parse(require('fs').readFileSync(0,'utf8'))))"
+    )
+    done = subprocess.run(  # noqa: S603 - the pinned node
         [str(node()), "-e", script],
         cwd=HERE,
         input=path.read_text(),
@@ -326,7 +330,7 @@ def run_leg(leg: Leg, url: str, work_dir: Path, echo: bool = False) -> LegResult
         str(output_dir),
         *leg.args,
     ]
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - the pinned suite
         command,
         cwd=work_dir,
         env=tool_env(work_dir),
@@ -435,7 +439,7 @@ def inspector(method_args: Sequence[str], era: str, work_dir: Path) -> Inspector
         "stdio",
     ]
     try:
-        done = subprocess.run(
+        done = subprocess.run(  # noqa: S603 - the pinned Inspector
             command,
             cwd=run_dir,
             env=tool_env(work_dir),
@@ -447,6 +451,8 @@ def inspector(method_args: Sequence[str], era: str, work_dir: Path) -> Inspector
         )
     except subprocess.TimeoutExpired as error:
         raise ConformanceError(f"Inspector CLI did not finish in {INSPECTOR_TIMEOUT:.0f} s: {command}") from error
+    label = "-".join(arg.replace("/", "_") for arg in method_args[:2] if not arg.startswith("--"))
+    (run_dir / f"{era}-{label or 'run'}.stderr.log").write_text(done.stderr)
     try:
         payload = json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -461,8 +467,10 @@ def inspector_problems(era: str, work_dir: Path) -> list[str]:
     tools = ((listed.payload or {}).get("result") or {}).get("tools") or []
     names = {tool.get("name") for tool in tools if isinstance(tool, Mapping)}
     if listed.returncode != 0 or "scollect_get_account" not in names:
-        problems.append(f"[{era}] tools/list: exit {listed.returncode}, tools {sorted(map(str, names))[:5]}...\n"
-                        f"{listed.stderr[-2000:]}")
+        problems.append(
+            f"[{era}] tools/list: exit {listed.returncode}, tools {sorted(map(str, names))[:5]}...\n"
+            f"{listed.stderr[-2000:]}"
+        )
     called = inspector(
         ["--method", "tools/call", "--tool-name", "scollect_get_account", "--tool-arg", "file_number=R1000"],
         era,
@@ -471,8 +479,10 @@ def inspector_problems(era: str, work_dir: Path) -> list[str]:
     result = (called.payload or {}).get("result") or {}
     structured = result.get("structuredContent") or {}
     if called.returncode != 0 or result.get("isError") or structured.get("file_number") != "R1000":
-        problems.append(f"[{era}] tools/call scollect_get_account: exit {called.returncode}, result "
-                        f"{json.dumps(result)[:500]}\n{called.stderr[-2000:]}")
+        problems.append(
+            f"[{era}] tools/call scollect_get_account: exit {called.returncode}, result "
+            f"{json.dumps(result)[:500]}\n{called.stderr[-2000:]}"
+        )
     return problems
 
 
@@ -515,8 +525,10 @@ def _run_all(work_dir: Path) -> int:
         problems += found
     print("\n##### summary")
     for result in results:
-        print(f"  {result.leg.name} (conformance {result.version}): exit {result.returncode}"
-              f"{' (baseline check passed)' if result.returncode == 0 else ' FAILED'}")
+        print(
+            f"  {result.leg.name} (conformance {result.version}): exit {result.returncode}"
+            f"{' (baseline check passed)' if result.returncode == 0 else ' FAILED'}"
+        )
     for problem in problems:
         print(f"  problem: {problem}")
     failed = bool(problems) or any(result.returncode != 0 for result in results)

@@ -18,7 +18,7 @@ from server.audit import AuditStage, SqliteAuditLog, audit_path
 from server.compliance import ComplianceStage
 from server.confirmation import ConfirmationStage
 from server.drain import Drain
-from server.http import AuthorizationStage, HideUngrantedTools, StaticTokenVerifier, auth_settings
+from server.http import AuthorizationStage, HideUngrantedTools, auth_settings, token_verifier
 from server.human import Conversations
 from server.idempotency import IdempotencyStage, IdempotencyStore, idempotency_path
 from server.payments import CaptureService, CaptureStage
@@ -135,8 +135,9 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
 
     probes = VendorProbes(in_use)
     http_auth: dict[str, Any] = {}
-    if settings.http_tokens:
-        http_auth = {"token_verifier": StaticTokenVerifier(settings.http_tokens), "auth": auth_settings(settings.public_url)}
+    verifier = token_verifier(settings)
+    if verifier is not None:
+        http_auth = {"token_verifier": verifier, "auth": auth_settings(settings.public_url, settings.oauth_issuer)}
     server = MCPServer(
         **http_auth,
         middleware=[HideUngrantedTools()],

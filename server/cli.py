@@ -7,8 +7,8 @@ import re
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 import anyio
 from pydantic import ValidationError
@@ -113,7 +113,7 @@ def _tool_lines(config: ServerConfig, markdown: bool) -> list[str]:
 
 def check_exposure(settings: ServerSettings, host: str, allow_unauthenticated: bool) -> None:
     """No tokens means loopback only, unless the operator explicitly and loudly says otherwise."""
-    if settings.http_tokens or is_loopback(host):
+    if settings.http_tokens or settings.oauth_introspection_url or is_loopback(host):
         return
     if not allow_unauthenticated:
         raise ConfigError(

@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import time
 from typing import Any, Literal
 
+import httpx
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
@@ -75,9 +77,9 @@ class StaticTokenVerifier(TokenVerifier):
         return found
 
 
-def auth_settings(public_url: str) -> AuthSettings:
+def auth_settings(public_url: str, issuer: str | None = None) -> AuthSettings:
     return AuthSettings(
-        issuer_url=public_url,
+        issuer_url=issuer or public_url,
         resource_server_url=f"{public_url.rstrip('/')}/mcp",
         required_scopes=None,
         validate_token_resource=False,
@@ -154,3 +156,90 @@ def build_http_app(server: Any, settings: Any, host: str, port: int) -> Any:
         max_request_body_size=settings.http_max_body_bytes,
         transport_security=transport_security(host, port, settings.http_allowed_hosts, settings.http_allowed_origins),
     )
+
+
+OAUTH_SCOPE_PREFIX = "collections:"
+
+
+class IntrospectionTokenVerifier(TokenVerifier):
+    """OAuth 2.0 token introspection (RFC 7662) against the agency's authorization server.
+
+    Scopes `collections:<effect>` (or `collections:*`) grant tool effects, like static tokens' `effects`.
+    Answers are cached for a short time by token digest, so a burst of calls costs one introspection.
+    """
+
+    def __init__(self, introspection_url: str, client_id: str, client_secret: SecretStr, cache_seconds: float = 30.0) -> None:
+        self.introspection_url = introspection_url
+        self._auth = (client_id, client_secret.get_secret_value())
+        self.cache_seconds = cache_seconds
+        self._cache: dict[bytes, tuple[float, AccessToken | None]] = {}
+        self._http: httpx.AsyncClient | None = None
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        key = hashlib.sha256(token.encode()).digest()
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        verdict = await self._introspect(token)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (now + self.cache_seconds, verdict)
+        return verdict
+
+    async def _introspect(self, token: str) -> AccessToken | None:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        try:
+            response = await self._http.post(
+                self.introspection_url, data={"token": token, "token_type_hint": "access_token"}, auth=self._auth
+            )
+            claims = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return None  # fail closed: an unreachable authorization server lets nobody in
+        if not isinstance(claims, dict) or claims.get("active") is not True:
+            return None
+        expires = claims.get("exp")
+        if isinstance(expires, int | float) and expires < time.time():
+            return None
+        granted = [scope.removeprefix(OAUTH_SCOPE_PREFIX) for scope in str(claims.get("scope", "")).split()
+                   if scope.startswith(OAUTH_SCOPE_PREFIX)]  # fmt: skip
+        effects = [effect.value for effect in Effect] if "*" in granted else [e for e in granted if e in EFFECTS]
+        return AccessToken(
+            token="(verified)",
+            client_id=str(claims.get("client_id") or claims.get("sub") or "oauth-client"),
+            scopes=[f"{EFFECT_SCOPE}{effect}" for effect in effects],
+            expires_at=int(expires) if isinstance(expires, int | float) else None,
+            subject=str(claims["sub"]) if claims.get("sub") else None,
+        )
+
+
+EFFECTS = frozenset(effect.value for effect in Effect)
+
+
+class TokenSources(TokenVerifier):
+    """Static tokens first, then introspection: the first source that knows the token decides."""
+
+    def __init__(self, sources: list[TokenVerifier]) -> None:
+        self.sources = sources
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        for source in self.sources:
+            found = await source.verify_token(token)
+            if found is not None:
+                return found
+        return None
+
+
+def token_verifier(settings: Any) -> TokenVerifier | None:
+    """The verifier for these settings, or None when HTTP authentication is not configured."""
+    sources: list[TokenVerifier] = []
+    if settings.http_tokens:
+        sources.append(StaticTokenVerifier(settings.http_tokens))
+    if settings.oauth_introspection_url:
+        sources.append(IntrospectionTokenVerifier(
+            settings.oauth_introspection_url, settings.oauth_client_id or "", settings.oauth_client_secret or SecretStr("")
+        ))  # fmt: skip
+    if not sources:
+        return None
+    return sources[0] if len(sources) == 1 else TokenSources(sources)

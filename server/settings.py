@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.http import TokenGrant
@@ -64,6 +64,10 @@ class ServerSettings(BaseSettings):
         default_factory=list,
         description="Bearer tokens for streamable HTTP (JSON list of {client, token|token_sha256, effects}).",
     )
+    oauth_issuer: str | None = Field(default=None, description="OAuth authorization server that issues tokens.")
+    oauth_introspection_url: str | None = Field(default=None, description="Its RFC 7662 introspection endpoint.")
+    oauth_client_id: str | None = Field(default=None, description="Our client id at the authorization server.")
+    oauth_client_secret: SecretStr | None = Field(default=None, description="Our client secret there (secret).")
     http_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Extra Host header values to accept (DNS-rebinding protection)."
     )
@@ -105,6 +109,15 @@ class ServerSettings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _introspection_complete(self) -> ServerSettings:
+        if self.oauth_introspection_url and not (self.oauth_client_id and self.oauth_client_secret):
+            raise ValueError(
+                "COLLECTIONS_MCP_OAUTH_INTROSPECTION_URL needs COLLECTIONS_MCP_OAUTH_CLIENT_ID and "
+                "COLLECTIONS_MCP_OAUTH_CLIENT_SECRET (client credentials for the introspection endpoint)"
+            )
+        return self
 
     @field_validator("tools", mode="before")
     @classmethod

@@ -142,3 +142,44 @@ async def test_readiness_reports_a_vendor_that_rejects_us_without_the_secret(ser
     assert "Invalid API Credentials" in body["vendors"]["scollect"]["detail"]
     assert body["vendors"]["collect"]["ready"] is True
     assert "WRONG-KEY" not in ready.text
+
+
+async def test_oauth_introspection_grants_effects_from_scopes(server_config: ServerConfig, wire: Wire) -> None:
+    """An existing authorization server (a loopback stand-in here) vouches for tokens via RFC 7662."""
+    from pydantic import SecretStr
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    active = {"agent-token": {"active": True, "client_id": "voice-bot", "scope": "openid collections:read", "sub": "ivr-7"}}
+    introspections: list[str] = []
+
+    async def introspect(request: Request) -> JSONResponse:
+        form = await request.form()
+        introspections.append(str(form["token"]))
+        if request.headers.get("authorization") != httpx.BasicAuth("mcp-server", "s3cret")._auth_header:
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        return JSONResponse(active.get(str(form["token"]), {"active": False}))
+
+    authorization_server = Starlette(routes=[Route("/introspect", introspect, methods=["POST"])])
+    async with serve_app(authorization_server) as issuer:
+        settings = server_config.settings.model_copy(update={
+            "oauth_issuer": issuer, "oauth_introspection_url": f"{issuer}/introspect",
+            "oauth_client_id": "mcp-server", "oauth_client_secret": SecretStr("s3cret"),
+        })  # fmt: skip
+        server = build_server(replace(server_config, settings=settings))
+        app = build_http_app(server, settings, "127.0.0.1", 0)
+        async with server.session_manager.run(), serve_app(app) as url:
+            async with httpx.AsyncClient() as http:
+                unknown = await http.post(f"{url}/mcp", json=INITIALIZE, headers=HEADERS | {"Authorization": "Bearer nope"})
+                metadata = await http.get(f"{url}/.well-known/oauth-protected-resource/mcp")
+            async with client_for(url, "agent-token") as mcp:
+                names = {tool.name for tool in (await mcp.list_tools()).tools}
+                refused = await mcp.call_tool("scollect_add_note", {"file_number": "R1000", "collector_name": "x", "message": "y"})
+    assert unknown.status_code == 401
+    assert issuer.rstrip("/") in [entry.rstrip("/") for entry in metadata.json()["authorization_servers"]]
+    assert "scollect_get_account" in names and "scollect_add_note" not in names
+    assert refused.is_error and "client 'voice-bot' may not use write tools" in refused.content[0].text  # type: ignore[union-attr]
+    assert "POST /InsertNoteline" not in wire.paths()
+    assert introspections.count("agent-token") == 1  # cached for the session's later requests
