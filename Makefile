@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench sandbox tools doctor clean
+.PHONY: run test lint bench sandbox tools doctor conformance clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,9 @@ tools: $(STAMP)
 
 doctor: $(STAMP)  ## settings valid? every enabled vendor (or the sandbox) reachable and logged in?
 	$(BIN)/collections-mcp doctor
+
+conformance: $(STAMP)  ## official MCP conformance suite + Inspector CLI vs the sandbox (needs node+npm; see conformance/README.md)
+	$(BIN)/python conformance/run.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -39,7 +39,7 @@ from tools.billing_care.models import (
 from tools.billing_care.settings import BillingCareSettings
 from tools.common.compact import compact_mapping, money, text
 from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.common.http import pooled_client, retry_read
+from tools.common.http import pooled_client, retry_read, send
 
 VENDOR = "Oracle Billing Care"
 API_ROOT = "/bcws/webresources/v1.0"
@@ -221,12 +221,7 @@ class BillingCareClient:
     # -- transport ------------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, body: Row | None, subject: str) -> Any:
-        try:
-            response = await self._http.request(method, path, json=body)
-        except httpx.TimeoutException:
-            raise VendorUnavailable(VENDOR, f"no answer within the timeout ({method} {path})") from None
-        except httpx.TransportError as exc:
-            raise VendorUnavailable(VENDOR, f"connection failed ({type(exc).__name__})") from None
+        response = await send(self._http, VENDOR, method, path, json=body)
         status = response.status_code
         if status in (401, 403):
             reason = "the credentials were rejected" if status == 401 else "this user may not do that"

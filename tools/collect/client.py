@@ -26,7 +26,7 @@ import httpx
 
 from tools.collect.settings import CollectSettings
 from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.common.http import pooled_client, retry_read
+from tools.common.http import pooled_client, retry_read, send
 
 VENDOR: Final = "Collect!"
 DATA: Final = "/api/v1/collect/data"
@@ -171,12 +171,7 @@ class CollectClient:
         extra: dict[str, Any] = {}
         if read_timeout is not None:
             extra["timeout"] = httpx.Timeout(read_timeout, connect=min(5.0, read_timeout))
-        try:
-            return await self._http.request(method, url, params=params, json=body, headers=headers, **extra)
-        except httpx.TimeoutException:
-            raise VendorUnavailable(VENDOR, f"no answer within the timeout ({method} {url})") from None
-        except httpx.TransportError as exc:
-            raise VendorUnavailable(VENDOR, f"connection failed ({type(exc).__name__})") from None
+        return await send(self._http, VENDOR, method, url, params=params, json=body, headers=headers, **extra)
 
     async def _login(self, stale_generation: int) -> None:
         """Log in unless another task already replaced the token we found stale."""

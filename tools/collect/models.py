@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tools.common.compact import flag, iso_date, iso_timestamp, money, text
-from tools.common.models import Args, Limit, Offset, Out
+from tools.common.compact import flag, integer, iso_date, iso_timestamp, money, text
+from tools.common.models import Address, Args, Limit, Offset, Out, none_if_empty
 from tools.common.types import IsoDate, MaskedSSN, PhoneNumber
 
 Row = dict[str, Any]
@@ -21,10 +21,6 @@ Row = dict[str, Any]
 Rowid = Annotated[int, Field(gt=0, description="Collect! row id of the debtor (de_rowid), e.g. 101.")]
 
 # ----------------------------------------------------------------------------------------- arguments
-
-
-class NoArgs(Args):
-    pass
 
 
 class DebtorArgs(Args):
@@ -145,15 +141,6 @@ class UpdateDebtorArgs(Args):
 # ------------------------------------------------------------------------------------------- outputs
 
 
-class Address(Out):
-    street: str | None = None
-    street2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    zip: str | None = None
-    country: str | None = None
-
-
 class Debtor(Out):
     rowid: int
     account_number: str | None = None
@@ -255,18 +242,6 @@ def rowid_of(value: Any) -> int | None:
     return int(raw) if raw is not None and raw.isdigit() else None
 
 
-def _int(value: Any) -> int | None:
-    raw = text(value)
-    try:
-        return int(raw) if raw is not None else None
-    except ValueError:
-        return None
-
-
-def _none_if_empty(model: Out) -> Any:
-    return model if model.model_dump(exclude_none=True) else None
-
-
 def _time(value: Any) -> str | None:
     raw = text(value)
     return raw if raw is not None and re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", raw) else None
@@ -298,7 +273,7 @@ def debtor_from(row: Row) -> Debtor:
         charged_off_date=iso_date(row.get("de_charge_date")),
         date_of_birth=iso_date(row.get("de_dob")),
         ssn=text(row.get("de_ss")),
-        address=_none_if_empty(Address(
+        address=none_if_empty(Address(
             street=text(row.get("de_address")), street2=text(row.get("de_address1")), city=text(row.get("de_city")),
             state=text(row.get("de_state")), zip=text(row.get("de_zip")), country=text(row.get("de_country")))),
         home_phone=text(row.get("de_home_phone")),
@@ -326,7 +301,7 @@ def contact_from(row: Row, types: dict[str, str]) -> Contact:
     return Contact(
         rowid=rowid_of(row.get("co_rowid")) or 0, type=kind, type_name=types.get(kind or ""),
         description=text(row.get("co_description")), date=iso_date(row.get("co_date")), time=_time(row.get("co_time")),
-        priority=_int(row.get("co_priority")), assigned_to=text(row.get("co_who")),
+        priority=integer(row.get("co_priority")), assigned_to=text(row.get("co_who")),
         created_by=text(row.get("co_originator")),
         created_at=_at(row.get("co_creation_date"), row.get("co_creation_time")),
         done=flag(row.get("co_done")), done_date=iso_date(row.get("co_done_date")),

@@ -10,6 +10,7 @@ from tools.collect.client import DATA, CollectClient, Condition
 from tools.collect.settings import CollectSettings
 from tools.common.compact import Page
 from tools.common.errors import InvalidArgument
+from tools.common.models import NoArgs
 from tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
 
 Ctx = ToolContext[CollectClient]
@@ -71,7 +72,7 @@ async def get_debtor_transactions(ctx: Ctx, args: m.PagedDebtorArgs) -> Page[m.T
     return _page(m.Transaction, [m.transaction_from(row) for row in found.rows], found.total, args.offset)
 
 
-async def list_contact_plans(ctx: Ctx, args: m.NoArgs) -> m.ContactPlanList:
+async def list_contact_plans(ctx: Ctx, args: NoArgs) -> m.ContactPlanList:
     """List the contact plans defined in Collect! (code, name, what they do). Run one with
     collect_run_contact_plan by its code."""
     plans = [m.plan_from(row) for row in await ctx.client.contact_plans()]
@@ -136,7 +137,7 @@ _specs: list[ToolSpec[CollectClient, Any, Any]] = [
     ToolSpec("collect_get_debtor_contacts", "Get a debtor's contacts", R, f"GET {DATA}/debtor/<rowid>/contact", m.PagedDebtorArgs, Page[m.Contact], get_debtor_contacts),
     ToolSpec("collect_get_debtor_notes", "Get a debtor's notes", R, f"GET {DATA}/debtor/<rowid>/notes", m.PagedDebtorArgs, Page[m.Note], get_debtor_notes),
     ToolSpec("collect_get_debtor_transactions", "Get a debtor's transactions", R, f"GET {DATA}/debtor/<rowid>/transaction", m.PagedDebtorArgs, Page[m.Transaction], get_debtor_transactions),
-    ToolSpec("collect_list_contact_plans", "List contact plans", R, f"GET {DATA}/contact_plan", m.NoArgs, m.ContactPlanList, list_contact_plans),
+    ToolSpec("collect_list_contact_plans", "List contact plans", R, f"GET {DATA}/contact_plan", NoArgs, m.ContactPlanList, list_contact_plans),
     ToolSpec("collect_add_note", "Add note", W, f"POST {DATA}/notes", m.AddNoteArgs, m.WriteResult, add_note),
     ToolSpec("collect_add_contact", "Schedule contact", W, f"POST {DATA}/contact", m.AddContactArgs, m.WriteResult, add_contact),
     ToolSpec("collect_update_debtor", "Update debtor contact details", D, f"PATCH {DATA}/debtor/<rowid>", m.UpdateDebtorArgs, m.WriteResult, update_debtor, summarize=summarize_debtor_update),

@@ -100,6 +100,16 @@ def money(value: Any) -> str | None:
     return f"{amount:.2f}"
 
 
+def integer(value: Any) -> int | None:
+    """A vendor count or id: 5, '5', ' 5 ' -> 5; blanks and non-numbers -> None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    raw = text(value)
+    return int(raw) if raw is not None and raw.isdigit() else None
+
+
 def flag(value: Any) -> bool | None:
     """'YES'/'NO', '1'/'0', 1/0, true/false -> bool; blanks -> None."""
     raw = text(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -37,3 +37,13 @@ async def retry_read(call: Callable[[], Awaitable[T]], *, attempts: int = READ_A
         with attempt:
             return await call()
     raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+
+async def send(http: httpx.AsyncClient, vendor: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request; a timeout or a transport failure becomes VendorUnavailable naming the vendor."""
+    try:
+        return await http.request(method, url, **kwargs)
+    except httpx.TimeoutException:
+        raise VendorUnavailable(vendor, f"no answer within the timeout ({method} {url or '/'})") from None
+    except httpx.TransportError as exc:
+        raise VendorUnavailable(vendor, f"connection failed ({type(exc).__name__})") from None

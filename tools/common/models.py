@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,3 +21,21 @@ class Out(BaseModel):
 
 Limit = Annotated[int, Field(ge=1, le=200, description="Page size (1-200).")]
 Offset = Annotated[int, Field(ge=0, description="Items to skip; use next_offset from the previous page.")]
+
+
+class NoArgs(Args):
+    """A tool that takes no arguments."""
+
+
+class Address(Out):
+    street: str | None = None
+    street2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    country: str | None = None
+
+
+def none_if_empty(model: Out) -> Any:
+    """A nested output with nothing in it is left out rather than shown as {}."""
+    return model if model.model_dump(exclude_none=True) else None

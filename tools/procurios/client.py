@@ -26,7 +26,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 
 from tools.common.compact import text
 from tools.common.errors import InvalidArgument, VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.common.http import pooled_client, retry_read
+from tools.common.http import pooled_client, retry_read, send
 from tools.procurios.models import (
     ContactMoment,
     ContactMomentDraft,
@@ -279,12 +279,7 @@ class ProcuriosClient:
     # -- transport ------------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, subject: str, **kwargs: Any) -> Any:
-        try:
-            response = await self._http.request(method, BASE_PATH + path, **kwargs)
-        except httpx.TimeoutException:
-            raise VendorUnavailable(VENDOR, f"no answer within the timeout ({method} {path or '/'})") from None
-        except httpx.TransportError as exc:
-            raise VendorUnavailable(VENDOR, f"connection failed ({type(exc).__name__})") from None
+        response = await send(self._http, VENDOR, method, BASE_PATH + path, **kwargs)
         status = response.status_code
         try:
             payload: Any = response.json() if response.content else None

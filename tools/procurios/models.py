@@ -37,10 +37,6 @@ RelationId = Annotated[int, Field(ge=1)]
 # ----------------------------------------------------------------------------------------- arguments
 
 
-class NoArgs(Args):
-    pass
-
-
 class ListContactMomentsArgs(Args):
     page: Annotated[int, Field(ge=1, le=100000, description="Page number, from 1; Procurios gives 25 per page.")] = 1
     since: Annotated[

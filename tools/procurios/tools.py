@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tools.common.models import NoArgs
 from tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
 from tools.procurios import models as m
 from tools.procurios.client import ProcuriosClient, summarise_schema
@@ -27,7 +28,7 @@ async def list_contact_moments(ctx: Ctx, args: m.ListContactMomentsArgs) -> m.Co
     )
 
 
-async def list_contact_moment_types(ctx: Ctx, args: m.NoArgs) -> m.ContactMomentTypeList:
+async def list_contact_moment_types(ctx: Ctx, args: NoArgs) -> m.ContactMomentTypeList:
     """List the contact moment types (e.g. ContactMomentPhone, ContactMomentVisit, ContactMomentEmail)
     and whether new ones can be added. Call this first when unsure which type to register."""
     return m.ContactMomentTypeList(types=await ctx.client.contact_moment_types())
@@ -41,7 +42,7 @@ async def get_contact_moment_schema(ctx: Ctx, args: m.SchemaArgs) -> m.ContactMo
     return summarise_schema(args.type, schema)
 
 
-async def list_contact_moment_tags(ctx: Ctx, args: m.NoArgs) -> m.TagList:
+async def list_contact_moment_tags(ctx: Ctx, args: NoArgs) -> m.TagList:
     """List the tags (labels) that can be attached to contact moments, with their ids for tag_ids."""
     return m.TagList(tags=await ctx.client.tags())
 
@@ -60,9 +61,9 @@ R, W = Effect.READ, Effect.WRITE
 _BASE = "/l/contact_moment_api/contact_moment"
 _specs: list[ToolSpec[ProcuriosClient, Any, Any]] = [
     ToolSpec("procurios_list_contact_moments", "List contact moments", R, f"GET {_BASE}", m.ListContactMomentsArgs, m.ContactMomentPage, list_contact_moments),
-    ToolSpec("procurios_list_contact_moment_types", "List contact moment types", R, f"GET {_BASE}/types", m.NoArgs, m.ContactMomentTypeList, list_contact_moment_types),
+    ToolSpec("procurios_list_contact_moment_types", "List contact moment types", R, f"GET {_BASE}/types", NoArgs, m.ContactMomentTypeList, list_contact_moment_types),
     ToolSpec("procurios_get_contact_moment_schema", "Get contact moment schema", R, f"GET {_BASE}/type/{{type}}/schema", m.SchemaArgs, m.ContactMomentSchema, get_contact_moment_schema),
-    ToolSpec("procurios_list_contact_moment_tags", "List contact moment tags", R, f"GET {_BASE}/tags", m.NoArgs, m.TagList, list_contact_moment_tags),
+    ToolSpec("procurios_list_contact_moment_tags", "List contact moment tags", R, f"GET {_BASE}/tags", NoArgs, m.TagList, list_contact_moment_tags),
     ToolSpec("procurios_create_contact_moment", "Create contact moment", W, f"POST {_BASE}/type/{{type}}", m.CreateContactMomentArgs, m.CreatedContactMoment, create_contact_moment),
 ]  # fmt: skip
 

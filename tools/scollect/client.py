@@ -15,8 +15,8 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
-from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.common.http import pooled_client, retry_read
+from tools.common.errors import VendorAuthError, VendorError, VendorNotFound
+from tools.common.http import pooled_client, retry_read, send
 from tools.scollect.envelope import VENDOR, is_auth_failure, parse_body, success_message, unwrap
 from tools.scollect.settings import ScollectSettings
 
@@ -54,12 +54,7 @@ class ScollectClient:
 
     async def _send(self, method: str, path: str, body: Row | None, token: str | None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else None
-        try:
-            return await self._http.request(method, path, json=body, headers=headers)
-        except httpx.TimeoutException:
-            raise VendorUnavailable(VENDOR, f"no answer within the timeout ({method} {path})") from None
-        except httpx.TransportError as exc:
-            raise VendorUnavailable(VENDOR, f"connection failed ({type(exc).__name__})") from None
+        return await send(self._http, VENDOR, method, path, json=body, headers=headers)
 
     async def _login(self, stale_generation: int) -> None:
         """Log in unless another task already replaced the token we found stale."""

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tools.common.compact import compact_mapping, flag, iso_date, iso_timestamp, money, text
+from tools.common.compact import compact_mapping, flag, integer, iso_date, iso_timestamp, money, text
 from tools.common.errors import InvalidArgument
-from tools.common.models import Args, Limit, Offset, Out
+from tools.common.models import Address, Args, Limit, Offset, Out, none_if_empty
 from tools.common.types import FileNumber, IsoDate, MaskedCard, MaskedSSN, PhoneNumber, SocialSecurityNumber, mask_ssn
 
 Row = dict[str, Any]
@@ -22,10 +22,6 @@ Row = dict[str, Any]
 
 
 # ----------------------------------------------------------------------------------------- arguments
-
-
-class NoArgs(Args):
-    pass
 
 
 class FileNumberArgs(Args):
@@ -274,14 +270,6 @@ def portfolio_from(row: Row) -> Portfolio:
                      date_placed=iso_date(row.get("dateplaced")))
 
 
-class Address(Out):
-    street: str | None = None
-    street2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    zip: str | None = None
-
-
 class Attorney(Out):
     name: str | None = None
     phone: str | None = None
@@ -328,10 +316,6 @@ class Account(AccountCore):
     fields: dict[str, Any] | None = Field(default=None, description="The vendor fields asked for with `fields`.")
 
 
-def _none_if_empty(model: Out) -> Any:
-    return model if model.model_dump(exclude_none=True) else None
-
-
 def account_core_from(row: Row) -> dict[str, Any]:
     return {
         "file_number": str(row.get("filenumber") or row.get("lotno") or "").strip(),
@@ -352,7 +336,7 @@ def account_core_from(row: Row) -> dict[str, Any]:
         "date_placed": iso_date(row.get("dateplaced")),
         "date_charged_off": iso_date(row.get("datechargedoff")),
         "statute_of_limitations_date": iso_date(row.get("statuteoflimdate")),
-        "address": _none_if_empty(Address(
+        "address": none_if_empty(Address(
             street=text(row.get("address")), street2=text(row.get("address2")), city=text(row.get("city")),
             state=text(row.get("state")), zip=text(row.get("zip")))),
         "email": text(row.get("emailaddress")),
@@ -365,7 +349,7 @@ def account_core_from(row: Row) -> dict[str, Any]:
         "deceased": flag(row.get("deceased")),
         "deceased_date": iso_date(row.get("deceaseddate")),
         "bankruptcy_type": text(row.get("bankruptcytype")),
-        "attorney": _none_if_empty(Attorney(
+        "attorney": none_if_empty(Attorney(
             name=text(row.get("attorneyname")), phone=text(row.get("attorneyphone")),
             email=text(row.get("attorneyemailaddress")))),
         "last_worked": iso_date(row.get("lastworked")),
@@ -501,15 +485,8 @@ def email_stats_from(file_number: str, rows: list[Row]) -> EmailStats:
         file_number=file_number, last_email_date=iso_date(row.get("last_email_date")),
         last_opened_date=iso_date(row.get("lastopenedemail")), last_click_date=iso_date(row.get("lastclickdate")),
         last_portal_login=iso_date(row.get("lastportallogin")), registered_portal=flag(row.get("registeredportal")),
-        sent_count=_int(row.get("sentcount")), opened_count=_int(row.get("openedcount")),
-        link_click_count=_int(row.get("linkclickcount")))  # fmt: skip
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, int):
-        return value
-    raw = text(value)
-    return int(raw) if raw and raw.isdigit() else None
+        sent_count=integer(row.get("sentcount")), opened_count=integer(row.get("openedcount")),
+        link_click_count=integer(row.get("linkclickcount")))  # fmt: skip
 
 
 class Phone(Out):
@@ -589,7 +566,7 @@ class PaymentMethodList(Out):
 
 def payment_method_from(row: Row) -> StoredPaymentMethod:
     last4 = text(row.get("last4card"))
-    return StoredPaymentMethod(id=_int(row.get("maindatabaseid")), method=text(row.get("paymentmethod")),
+    return StoredPaymentMethod(id=integer(row.get("maindatabaseid")), method=text(row.get("paymentmethod")),
                                card_last4=last4[-4:] if last4 else None, card_zip=text(row.get("cardzipcode")))  # fmt: skip
 
 
@@ -629,7 +606,7 @@ def phone_match_from(row: Row) -> PhoneMatch:
     return PhoneMatch(
         file_number=str(row.get("filenumber", "")).strip(), first_name=text(row.get("firstname")),
         last_name=text(row.get("lastname")), ssn_last4=text(row.get("ssn")),
-        address=_none_if_empty(Address(street=text(row.get("address")), city=text(row.get("city")),
+        address=none_if_empty(Address(street=text(row.get("address")), city=text(row.get("city")),
                                        state=text(row.get("state")), zip=text(row.get("zip")))))  # fmt: skip
 
 

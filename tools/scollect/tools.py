@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tools.common.compact import Page
+from tools.common.models import NoArgs
 from tools.common.spec import ContactRequest, Effect, ToolContext, Toolset, ToolSpec
 from tools.scollect import models as m
 from tools.scollect import payments as pay
@@ -14,7 +15,7 @@ from tools.scollect.settings import ScollectSettings
 Ctx = ToolContext[ScollectClient]
 
 
-async def list_portfolios(ctx: Ctx, args: m.NoArgs) -> m.PortfolioList:
+async def list_portfolios(ctx: Ctx, args: NoArgs) -> m.PortfolioList:
     """List the portfolios (debt placements) in Scollect with their client and placement date.
 
     Use the portfolio name with scollect_list_portfolio_accounts."""
@@ -195,7 +196,7 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
 
 R, W, C, D = Effect.READ, Effect.WRITE, Effect.CONTACT, Effect.DESTRUCTIVE
 _specs: list[ToolSpec[ScollectClient, Any, Any]] = [
-    ToolSpec("scollect_list_portfolios", "List portfolios", R, "GET /getportfoliolist", m.NoArgs, m.PortfolioList, list_portfolios),
+    ToolSpec("scollect_list_portfolios", "List portfolios", R, "GET /getportfoliolist", NoArgs, m.PortfolioList, list_portfolios),
     ToolSpec("scollect_find_accounts_by_ssn", "Find accounts by SSN", R, "GET /getaccountbysocial/<ssn>", m.SsnArgs, m.AccountList, find_accounts_by_ssn),
     ToolSpec("scollect_list_portfolio_accounts", "List a portfolio's accounts", R, "POST /get_accounts_in_portfolio", m.PortfolioArgs, Page[m.PortfolioAccount], list_portfolio_accounts),
     ToolSpec("scollect_get_account", "Get account", R, "GET /getaccount/<filenumber>", m.GetAccountArgs, m.Account, get_account),
