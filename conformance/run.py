@@ -15,8 +15,8 @@ Steps (tests/e2e/test_conformance.py drives the same functions):
    The suite's exit status says whether every failing scenario is listed in the baseline (and no listed one
    passes); `check_problems()` then narrows that to single checks: inside a listed scenario only the checks the
    baseline names may fail, so the checks of a partly applicable scenario that do apply stay guarded.
-4. `inspector()`: the Inspector CLI starts `collections-mcp serve --transport stdio` itself, lists the tools and
-   calls `scollect_get_account`, in both protocol eras.
+4. `inspector_runs()`: the Inspector CLI starts `collections-mcp serve --transport stdio` itself, lists the tools
+   and calls `scollect_get_account`, in both protocol eras.
 
 Standard library only; the baseline YAML is read with the `yaml` package the suite itself uses.
 """
@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,8 +196,8 @@ def tool_env(work_dir: Path) -> dict[str, str]:
     """Environment for the Node tools: the pinned Node first on PATH, Inspector state kept out of $HOME."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(NODE_MODULES / ".bin"), str(node().parent), env.get("PATH", "")])
-    env["MCP_CATALOG_PATH"] = str(work_dir / "inspector" / "mcp.json")
-    env["MCP_CLIENT_CONFIG_PATH"] = str(work_dir / "inspector" / "client.json")
+    env["MCP_CATALOG_PATH"] = str(work_dir / "inspector-catalog.json")
+    env["MCP_CLIENT_CONFIG_PATH"] = str(work_dir / "inspector-client.json")
     env["NO_COLOR"] = "1"
     return env
 
@@ -413,9 +414,17 @@ class InspectorRun:
     stderr: str
 
 
-def inspector(method_args: Sequence[str], era: str, work_dir: Path) -> InspectorRun:
-    """Run the Inspector CLI against `collections-mcp serve --transport stdio` (sandbox, started by the Inspector)."""
-    run_dir = work_dir / "inspector"
+INSPECTOR_CALLS: dict[str, tuple[str, ...]] = {
+    "tools-list": ("--method", "tools/list"),
+    "tools-call": ("--method", "tools/call", "--tool-name", "scollect_get_account", "--tool-arg", "file_number=R1000"),
+}
+
+
+def inspector(method_args: Sequence[str], era: str, run_dir: Path) -> InspectorRun:
+    """Run the Inspector CLI against `collections-mcp serve --transport stdio` (sandbox, started by the Inspector).
+
+    run_dir holds the server's state and the Inspector's stderr (stderr.log); give each concurrent run its own.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     command = [
         str(node()),
@@ -442,7 +451,7 @@ def inspector(method_args: Sequence[str], era: str, work_dir: Path) -> Inspector
         done = subprocess.run(  # noqa: S603 - the pinned Inspector
             command,
             cwd=run_dir,
-            env=tool_env(work_dir),
+            env=tool_env(run_dir),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -451,8 +460,7 @@ def inspector(method_args: Sequence[str], era: str, work_dir: Path) -> Inspector
         )
     except subprocess.TimeoutExpired as error:
         raise ConformanceError(f"Inspector CLI did not finish in {INSPECTOR_TIMEOUT:.0f} s: {command}") from error
-    label = "-".join(arg.replace("/", "_") for arg in method_args[:2] if not arg.startswith("--"))
-    (run_dir / f"{era}-{label or 'run'}.stderr.log").write_text(done.stderr)
+    (run_dir / "stderr.log").write_text(done.stderr)
     try:
         payload = json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -460,29 +468,32 @@ def inspector(method_args: Sequence[str], era: str, work_dir: Path) -> Inspector
     return InspectorRun(command, done.returncode, payload if isinstance(payload, dict) else None, done.stderr)
 
 
-def inspector_problems(era: str, work_dir: Path) -> list[str]:
+def inspector_runs(work_dir: Path) -> dict[tuple[str, str], InspectorRun]:
+    """Every call of INSPECTOR_CALLS in every era, concurrently (each starts its own stdio server)."""
+    jobs = [(era, name) for era in ERAS for name in INSPECTOR_CALLS]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {
+            job: pool.submit(inspector, INSPECTOR_CALLS[job[1]], job[0], work_dir / "inspector" / f"{job[0]}-{job[1]}")
+            for job in jobs
+        }
+        return {job: future.result() for job, future in futures.items()}
+
+
+def inspector_problems(runs: Mapping[tuple[str, str], InspectorRun]) -> list[str]:
     """tools/list shows scollect_get_account; tools/call scollect_get_account(R1000) returns that account."""
     problems: list[str] = []
-    listed = inspector(["--method", "tools/list"], era, work_dir)
-    tools = ((listed.payload or {}).get("result") or {}).get("tools") or []
-    names = {tool.get("name") for tool in tools if isinstance(tool, Mapping)}
-    if listed.returncode != 0 or "scollect_get_account" not in names:
-        problems.append(
-            f"[{era}] tools/list: exit {listed.returncode}, tools {sorted(map(str, names))[:5]}...\n"
-            f"{listed.stderr[-2000:]}"
-        )
-    called = inspector(
-        ["--method", "tools/call", "--tool-name", "scollect_get_account", "--tool-arg", "file_number=R1000"],
-        era,
-        work_dir,
-    )
-    result = (called.payload or {}).get("result") or {}
-    structured = result.get("structuredContent") or {}
-    if called.returncode != 0 or result.get("isError") or structured.get("file_number") != "R1000":
-        problems.append(
-            f"[{era}] tools/call scollect_get_account: exit {called.returncode}, result "
-            f"{json.dumps(result)[:500]}\n{called.stderr[-2000:]}"
-        )
+    for (era, name), done in sorted(runs.items()):
+        result = (done.payload or {}).get("result") or {}
+        if name == "tools-list":
+            names = {tool.get("name") for tool in result.get("tools") or [] if isinstance(tool, Mapping)}
+            ok = "scollect_get_account" in names
+        else:
+            ok = not result.get("isError") and (result.get("structuredContent") or {}).get("file_number") == "R1000"
+        if done.returncode != 0 or not ok:
+            problems.append(
+                f"Inspector [{era}] {name}: exit {done.returncode}, result {json.dumps(result)[:500]}\n"
+                f"{done.stderr[-2000:]}"
+            )
     return problems
 
 
@@ -503,13 +514,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             work_dir = args.out or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mcp-conformance-")))
             work_dir = work_dir.resolve()
             work_dir.mkdir(parents=True, exist_ok=True)
-            return _run_all(work_dir)
+            return _run_all(work_dir, kept=args.out is not None)
     except ConformanceError as error:
         print(f"conformance: {error}", file=sys.stderr)
         return 2
 
 
-def _run_all(work_dir: Path) -> int:
+def _run_all(work_dir: Path, kept: bool) -> int:
     baseline = load_baseline()
     results: list[LegResult] = []
     with http_server(work_dir) as url:
@@ -519,10 +530,12 @@ def _run_all(work_dir: Path) -> int:
             results.append(run_leg(leg, url, work_dir, echo=True))
     problems = check_problems(results, baseline)
     print(f"\n##### MCP Inspector CLI {package_version('@modelcontextprotocol/inspector')} over stdio", flush=True)
-    for era in ERAS:
-        found = inspector_problems(era, work_dir)
-        print(f"  {era}: " + ("tools/list + tools/call scollect_get_account(R1000) ok" if not found else "FAILED"))
-        problems += found
+    runs = inspector_runs(work_dir)
+    found = inspector_problems(runs)
+    for era, name in runs:
+        failed = any(problem.startswith(f"Inspector [{era}] {name}:") for problem in found)
+        print(f"  {era:6} {' '.join(INSPECTOR_CALLS[name][1:])}: {'FAILED' if failed else 'ok'}")
+    problems += found
     print("\n##### summary")
     for result in results:
         print(
@@ -532,7 +545,8 @@ def _run_all(work_dir: Path) -> int:
     for problem in problems:
         print(f"  problem: {problem}")
     failed = bool(problems) or any(result.returncode != 0 for result in results)
-    print(f"  {'FAILED' if failed else 'all green'}; reports in {work_dir}")
+    where = f"reports in {work_dir}" if kept else "--out DIR keeps the reports (checks.json per scenario)"
+    print(f"  {'FAILED' if failed else 'all green'}; {where}")
     return 1 if failed else 0
 
 

@@ -28,6 +28,7 @@ from sandbox.billing_care.store import (
     BillingCareStore,
 )
 from sandbox.http import RecordedRequest, serve_app
+from tests.helpers import Clock
 from tools.billing_care.client import BillingCareClient, segment
 from tools.billing_care.models import UpdateCollectionsActionArgs
 from tools.billing_care.settings import BillingCareSettings
@@ -81,12 +82,6 @@ SEED_ARGS: dict[str, Any] = {
 }
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

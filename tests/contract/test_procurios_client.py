@@ -17,6 +17,7 @@ from sandbox.http import RecordedRequest, serve_app
 from sandbox.procurios.app import RECIPIENTS_UNAVAILABLE, SENDER_UNAVAILABLE, build_procurios_app
 from sandbox.procurios.config import DEMO_TOKEN, MEDIA_TYPE, ProcuriosSandboxConfig
 from sandbox.procurios.store import SEED_MOMENT, SEED_RECIPIENT, SEED_SENDER, UNKNOWN_RELATION, ProcuriosStore
+from tests.helpers import Clock
 from tools.common.errors import InvalidArgument, VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
 from tools.procurios.client import ProcuriosClient
 from tools.procurios.models import ContactMomentDraft
@@ -53,12 +54,6 @@ def seed_draft(**changes: Any) -> ContactMomentDraft:
     return ContactMomentDraft.model_validate(values | changes)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

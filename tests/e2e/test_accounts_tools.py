@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 import tenacity
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
 
 from sandbox.runner import RunningSandbox
 from server.app import ServerConfig, build_server
 from server.runtime import sandbox_vendor_settings
 from server.settings import ServerSettings
 from tests.conftest import Wire
+from tests.helpers import failed, text_of
 from tools.accounts.settings import AccountsSettings, accounts_settings
 from tools.common.settings import VendorSettings
 
@@ -39,8 +39,6 @@ class Clock:
         return self.now
 
 
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
 async def ok(mcp: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -51,10 +49,6 @@ async def ok(mcp: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any
     return data
 
 
-async def failed(mcp: Client, tool: str, arguments: dict[str, Any]) -> str:
-    result = await mcp.call_tool(tool, arguments)
-    assert result.is_error, f"expected an error, got {result.structured_content}"
-    return text_of(result)
 
 
 def store(sandbox: RunningSandbox) -> Any:

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
@@ -27,6 +26,7 @@ from sandbox.procurios.config import DEMO_TOKEN, ProcuriosSandboxConfig
 from sandbox.procurios.store import SEED_RECIPIENT, SEED_SENDER, UNKNOWN_RELATION, ProcuriosStore
 from server.app import ServerConfig, build_server
 from server.settings import ServerSettings
+from tests.helpers import Clock, failed, text_of
 from tools.billing_care.settings import BillingCareSettings
 from tools.procurios.settings import ProcuriosSettings
 
@@ -35,12 +35,6 @@ pytestmark = pytest.mark.anyio
 START = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -113,8 +107,6 @@ async def mcp(vendors: Vendors, clock: Clock, tmp_path: Path) -> AsyncIterator[C
         yield client
 
 
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
 async def ok(mcp: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -125,10 +117,6 @@ async def ok(mcp: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any
     return data
 
 
-async def failed(mcp: Client, tool: str, arguments: dict[str, Any]) -> str:
-    result = await mcp.call_tool(tool, arguments)
-    assert result.is_error, f"expected an error, got {result.structured_content}"
-    return text_of(result)
 
 
 # ---------------------------------------------------------------------------------------------- catalog

@@ -13,12 +13,13 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitResult, InputRequiredResult, TextContent
+from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitResult, InputRequiredResult
 from pydantic import SecretStr
 
 from sandbox.collect.demo_data import FORM_OK
 from sandbox.runner import RunningSandbox
 from server.app import ServerConfig, build_server
+from tests.helpers import text_of
 from tools.collect.settings import CollectSettings
 
 pytestmark = pytest.mark.anyio
@@ -48,8 +49,6 @@ class Person:
         return reply(params) if callable(reply) else reply
 
 
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
 def client(config: ServerConfig, mode: str, person: Person | None, **kwargs: Any) -> Client:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, ElicitResult, TextContent
+from mcp.types import ElicitResult
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
@@ -22,6 +22,7 @@ from sandbox.collect.store import CollectDatabase, CollectStore
 from sandbox.http import RecordedRequest, serve_app
 from server.app import ServerConfig, build_server
 from server.settings import ServerSettings
+from tests.helpers import failed, ok, text_of
 from tools.collect.settings import CollectSettings
 
 pytestmark = pytest.mark.anyio
@@ -95,21 +96,10 @@ def db(app: Starlette) -> CollectDatabase:
     return database
 
 
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
-async def ok(mcp: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    result = await mcp.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return result.structured_content
 
 
-async def failed(mcp: Client, tool: str, arguments: dict[str, Any]) -> str:
-    result = await mcp.call_tool(tool, arguments)
-    assert result.is_error, f"expected an error, got {result.structured_content}"
-    return text_of(result)
 
 
 # ---------------------------------------------------------------------------------------------- catalog

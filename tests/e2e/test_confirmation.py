@@ -7,19 +7,18 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, ElicitResult, TextContent
+from mcp.types import ElicitResult
 
 from sandbox.runner import RunningSandbox
 from server.app import ServerConfig, build_server
 from tests.conftest import Wire
+from tests.helpers import text_of
 
 pytestmark = pytest.mark.anyio
 ERAS = pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 OVERWRITE = {"file_number": "R1020", "field": "employer", "value": "NEW EMPLOYER"}
 
 
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
 def answering(reply: ElicitResult, shown: list[Any]) -> Any:

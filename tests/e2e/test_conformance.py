@@ -171,9 +171,16 @@ def test_the_check_gate_catches_what_a_scenario_baseline_cannot() -> None:
         assert any(needle in problem for problem in problems), (needle, problems)
 
 
+@pytest.fixture(scope="session")
+def inspector_runs(node_tools: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Any]:
+    """tools/list and tools/call through the Inspector CLI over stdio, per protocol era, run concurrently."""
+    runs: dict[tuple[str, str], Any] = node_tools.inspector_runs(tmp_path_factory.mktemp("inspector"))
+    return runs
+
+
 @pytest.mark.parametrize("era", run.ERAS)
-def test_inspector_lists_our_tools_over_stdio(node_tools: ModuleType, tmp_path: Path, era: str) -> None:
-    listed = node_tools.inspector(["--method", "tools/list"], era, tmp_path)
+def test_inspector_lists_our_tools_over_stdio(inspector_runs: dict[tuple[str, str], Any], era: str) -> None:
+    listed = inspector_runs[era, "tools-list"]
     assert listed.returncode == 0, listed.stderr[-3000:]
     assert listed.payload is not None, listed.stderr[-3000:]
     names = {tool["name"] for tool in listed.payload["result"]["tools"]}
@@ -181,15 +188,13 @@ def test_inspector_lists_our_tools_over_stdio(node_tools: ModuleType, tmp_path: 
 
 
 @pytest.mark.parametrize("era", run.ERAS)
-def test_inspector_calls_a_read_tool_over_stdio(node_tools: ModuleType, tmp_path: Path, era: str) -> None:
-    called = node_tools.inspector(
-        ["--method", "tools/call", "--tool-name", "scollect_get_account", "--tool-arg", "file_number=R1000"],
-        era,
-        tmp_path,
-    )
+def test_inspector_calls_a_read_tool_over_stdio(inspector_runs: dict[tuple[str, str], Any], era: str) -> None:
+    called = inspector_runs[era, "tools-call"]
+    assert called.command[called.command.index("--tool-name") + 1] == "scollect_get_account"
     assert called.returncode == 0, called.stderr[-3000:]
     assert called.payload is not None, called.stderr[-3000:]
     result = called.payload["result"]
     assert not result.get("isError"), result
     assert result["structuredContent"]["file_number"] == "R1000"
     assert "R1000" in result["content"][0]["text"]
+    assert run.inspector_problems(inspector_runs) == []

@@ -19,14 +19,12 @@ import pytest
 from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.types import (
-    CallToolResult,
     ClientCapabilities,
     ElicitationCapability,
     ElicitRequestFormParams,
     ElicitRequestURLParams,
     ElicitResult,
     FormElicitationCapability,
-    TextContent,
 )
 
 from sandbox.runner import RunningSandbox
@@ -35,6 +33,7 @@ from server.app import ServerConfig, build_server
 from server.payments import CaptureService, CaptureStage
 from server.settings import ServerSettings
 from tests.conftest import Wire
+from tests.helpers import text_of
 
 pytestmark = pytest.mark.anyio
 ERAS = pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
@@ -49,8 +48,6 @@ CONFIRM = ElicitResult(action="accept", content={"confirm": True})
 SOON = date.today() + timedelta(days=30)
 
 
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
 def assert_nothing_sensitive(*texts: str) -> None:

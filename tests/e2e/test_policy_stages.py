@@ -19,13 +19,14 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult
 
 from server.app import ServerConfig, build_server
 from server.audit import SqliteAuditLog, audit_path
 from server.cli import main
 from server.idempotency import idempotency_path, request_key
 from tests.conftest import Wire
+from tests.helpers import text_of
 from tools.scollect.models import AddNoteArgs
 
 pytestmark = pytest.mark.anyio
@@ -33,8 +34,6 @@ pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
 def note_args(message: str | None = None) -> dict[str, Any]:

@@ -10,30 +10,20 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, ElicitResult, TextContent
+from mcp.types import ElicitResult
 
 from sandbox.runner import RunningSandbox
 from sandbox.scollect.demo_data import SPECIAL_ACCOUNTS
 from tests.conftest import Wire
+from tests.helpers import failed, ok, text_of
 
 pytestmark = pytest.mark.anyio
 
 
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
-async def ok(mcp: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    result = await mcp.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return result.structured_content
 
 
-async def failed(mcp: Client, tool: str, arguments: dict[str, Any]) -> str:
-    result = await mcp.call_tool(tool, arguments)
-    assert result.is_error, f"expected an error, got {result.structured_content}"
-    return text_of(result)
 
 
 def store(sandbox: RunningSandbox) -> Any:

@@ -1,0 +1,55 @@
+"""`python -m bench.sandbox_proc LATENCY_MS`: every vendor simulator in a process of its own.
+
+Prints one JSON line on stdout (base URLs, demo credentials, and the environment variables that point
+a `collections-mcp serve` at these simulators), then runs until its stdin closes (the bench exits).
+Keeping the simulators out of the server's process means the server's CPU and memory are our code only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from pydantic import SecretStr
+
+from sandbox.runner import RunningSandbox, run_sandbox
+from server.runtime import sandbox_config, sandbox_vendor_settings
+from server.settings import ServerSettings
+
+
+def server_env(sandbox: RunningSandbox) -> dict[str, str]:
+    """SCOLLECT_*, COLLECT_*, BILLING_CARE_*, PROCURIOS_*: exactly what `sandbox_vendor_settings` sets."""
+    env: dict[str, str] = {}
+    for name, vendor in sandbox_vendor_settings(sandbox).items():
+        if name == "accounts":  # derived from the Scollect settings by the server itself
+            continue
+        for field in vendor.model_fields_set:
+            value: Any = getattr(vendor, field)
+            if value is None:
+                continue
+            env[vendor.env_name(field)] = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    return env
+
+
+async def main(latency_ms: float) -> None:
+    settings = ServerSettings(_env_file=None, sandbox_latency_ms=latency_ms)  # type: ignore[call-arg]
+    async with run_sandbox(sandbox_config(settings)) as sandbox:
+        collect = sandbox.collect
+        described = {
+            "latency_ms": latency_ms,
+            "scollect": {"base_url": sandbox.scollect.base_url, "api_key": sandbox.scollect.api_key,
+                         "pin": sandbox.scollect.pin},
+            "collect": {"base_url": collect.base_url, "operator_id": collect.operator_id,
+                        "operator_password": collect.operator_password,
+                        "websocket_url": collect.base_url.replace("http", "ws", 1) + "/websocket"},
+            "env": server_env(sandbox),
+        }  # fmt: skip
+        print(json.dumps(described), flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.read, abandon_on_cancel=True)  # EOF: the bench is done
+
+
+if __name__ == "__main__":
+    anyio.run(main, float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)

@@ -1,0 +1,174 @@
+"""HTTP throughput and memory.
+
+300 concurrent SDK clients (half on the 2026-07-28 era, half on the legacy session era) call a read tool
+for a fixed time against our server (`collections-mcp serve`, its vendors on the simulators with latency
+0), then the same load against a bare SDK server with one echo tool served the same way. Calls/s within
+the window, 0 errors required. The server processes' CPU per call is recorded too: on this 2-core
+machine the load generator shares the CPU, so CPU per call is the steadier measure of server cost.
+
+Memory: our server's RSS at idle (after a warm-up), right after the run (sessions still open), and after
+the sessions closed and the server had time to drain."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from mcp import Client
+
+from bench.common import Row, cpu_seconds, percentile, ratio, rss_mib
+from bench.procs import Sandbox, Server
+
+MODES = ("auto", "legacy")
+TARGET = 0.8
+MEMORY_TARGET = 1.10
+DRAIN_SECONDS = 5.0
+
+
+@dataclass
+class Load:
+    calls: int = 0
+    errors: list[str] = field(default_factory=list)
+    per_mode: dict[str, int] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    server_cpu_s: float = 0.0
+    vendor_cpu_s: float = 0.0
+    loadgen_cpu_s: float = 0.0
+    rss_after_mib: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls, "calls_per_s": self.rate, "errors": len(self.errors), "first_errors": self.errors[:5],
+            "calls_per_era": self.per_mode, "window_s": self.seconds,
+            "latency_ms": {"p50": percentile(self.latencies_ms, 50), "p95": percentile(self.latencies_ms, 95)}
+            if self.latencies_ms else None,
+            "server_cpu_ms_per_call": 1000 * self.server_cpu_s / self.calls if self.calls else None,
+            "server_cpu_cores": self.server_cpu_s / self.seconds if self.seconds else None,
+            "vendor_cpu_ms_per_call": 1000 * self.vendor_cpu_s / self.calls if self.calls else None,
+            "loadgen_cpu_cores": self.loadgen_cpu_s / self.seconds if self.seconds else None,
+        }  # fmt: skip
+
+
+async def run_load(
+    server: Server, tool: str, arguments: Callable[[int], dict[str, Any]], *, sessions: int, seconds: float,
+    vendor_pid: int | None = None,
+) -> Load:  # fmt: skip
+    """`sessions` clients connect (not timed), then all call `tool` in a loop for `seconds`. The result is
+    read (RSS included) while every session is still open; then they close."""
+    load = Load(per_mode=dict.fromkeys(MODES, 0))
+    connected, start, close = anyio.Event(), anyio.Event(), anyio.Event()
+    ready = 0
+    deadline = 0.0
+    opening = anyio.Semaphore(50)  # connect in waves: the listen backlog and the loop stay sane
+
+    def arrived() -> None:
+        nonlocal ready
+        ready += 1
+        if ready == sessions:
+            connected.set()
+
+    async def session(index: int) -> None:
+        mode = MODES[index % len(MODES)]
+        arrived_yet = False
+        try:
+            async with opening:
+                client = Client(server.url, mode=mode)  # type: ignore[arg-type]
+                await client.__aenter__()
+            try:
+                await client.call_tool(tool, arguments(index))  # each session's first call is not counted
+                arrived()
+                arrived_yet = True
+                await start.wait()
+                while (began := time.perf_counter()) < deadline:
+                    result = await client.call_tool(tool, arguments(index))
+                    ended = time.perf_counter()
+                    if result.is_error:
+                        load.errors.append(f"{tool}: {result.content}"[:300])
+                    elif ended <= deadline:
+                        load.calls += 1
+                        load.per_mode[mode] += 1
+                        load.latencies_ms.append((ended - began) * 1000)
+                await close.wait()
+            finally:
+                await client.__aexit__(None, None, None)
+        except Exception as exc:
+            load.errors.append(f"session {index} ({mode}): {exc!r}"[:300])
+        finally:
+            if not arrived_yet:
+                arrived()
+
+    async with anyio.create_task_group() as group:
+        for index in range(sessions):
+            group.start_soon(session, index)
+        with anyio.fail_after(120):
+            await connected.wait()
+        readings = cpu_seconds(server.pid), cpu_seconds(vendor_pid) if vendor_pid else 0.0, cpu_seconds()
+        began = time.perf_counter()
+        deadline = began + seconds
+        start.set()
+        await anyio.sleep(max(0.0, deadline - time.perf_counter()) + 0.001)
+        load.seconds = time.perf_counter() - began
+        load.server_cpu_s = cpu_seconds(server.pid) - readings[0]
+        load.vendor_cpu_s = (cpu_seconds(vendor_pid) - readings[1]) if vendor_pid else 0.0
+        load.loadgen_cpu_s = cpu_seconds() - readings[2]
+        await anyio.sleep(0.5)  # calls in flight at the deadline finish; their sessions then wait to close
+        load.rss_after_mib = rss_mib(server.pid)
+        close.set()
+    return load
+
+
+def _account(index: int) -> dict[str, Any]:
+    return {"file_number": f"R{1000 + index % 200}"}
+
+
+def _echo(index: int) -> dict[str, Any]:
+    return {"text": f"hello {index}"}
+
+
+async def _warm(server: Server, tool: str, arguments: dict[str, Any]) -> None:
+    for mode in MODES:
+        async with Client(server.url, mode=mode) as client:  # type: ignore[arg-type]
+            for _ in range(20):
+                await client.call_tool(tool, arguments)
+
+
+async def run(sandbox: Sandbox, ours: Server, bare: Server, *, quick: bool) -> list[Row]:
+    sessions, seconds = (100, 5.0) if quick else (300, 30.0)
+    await _warm(ours, "scollect_get_account", _account(0))
+    await _warm(bare, "echo", _echo(0))
+    await anyio.sleep(1.0)
+    idle = rss_mib(ours.pid)
+    ours_load = await run_load(ours, "scollect_get_account", _account, sessions=sessions, seconds=seconds,
+                               vendor_pid=sandbox.pid)  # fmt: skip
+    await anyio.sleep(DRAIN_SECONDS)
+    drained = rss_mib(ours.pid)
+    bare_load = await run_load(bare, "echo", _echo, sessions=sessions, seconds=seconds)
+    value = ratio(ours_load.rate, bare_load.rate)
+    errors = len(ours_load.errors) + len(bare_load.errors)
+    details = {"sessions": sessions, "seconds": seconds, "eras": "half 2026-07-28 (auto), half legacy",
+               "tool": "scollect_get_account (vendor latency 0)", "ours": ours_load.summary(),
+               "bare": bare_load.summary()}  # fmt: skip
+    ours_cpu = details["ours"]["server_cpu_ms_per_call"]
+    bare_cpu = details["bare"]["server_cpu_ms_per_call"]
+    if ours_cpu and bare_cpu:
+        details["server_cpu_per_call_ratio"] = ours_cpu / bare_cpu
+    memory = {"idle_mib": idle, "after_run_mib": ours_load.rss_after_mib, "after_drain_mib": drained,
+              "drain_wait_s": DRAIN_SECONDS, "sessions": sessions}  # fmt: skip
+    return [
+        Row(name=f"HTTP throughput ({sessions} sessions, {seconds:g} s)", ours=ours_load.rate, baseline=bare_load.rate,
+            unit="calls/s", ratio=value, target=f">= {TARGET:.1f}x, 0 errors", ok=value >= TARGET and errors == 0,
+            details=details),
+        Row(name="memory: RSS after the run vs idle", ours=ours_load.rss_after_mib, baseline=idle, unit="MiB",
+            ratio=ratio(ours_load.rss_after_mib, idle), target="(shown)", ok=None, details=memory),
+        Row(name="memory: RSS after draining vs idle", ours=drained, baseline=idle, unit="MiB",
+            ratio=ratio(drained, idle), target=f"<= {MEMORY_TARGET:.2f}x", ok=ratio(drained, idle) <= MEMORY_TARGET,
+            details=memory),
+    ]  # fmt: skip
