@@ -23,7 +23,7 @@ from server.human import Conversations
 from server.idempotency import IdempotencyStage, IdempotencyStore, idempotency_path
 from server.payments import CaptureService, CaptureStage
 from server.pipeline import CallLog, PolicyPipeline, ServerState, Stage
-from server.prompts import register_prompts
+from server.prompts import UnknownPromptIsInvalidParams, register_prompts
 from server.redaction import scrub_text
 from server.registry import build_tool, select_specs
 from server.settings import TOOLSETS, ServerSettings
@@ -153,6 +153,7 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
     server.custom_route("/readyz", methods=["GET"], include_in_schema=False)(probes.readyz)
     # Workflow prompts from prompts/*.md; a prompt naming a tool this server does not offer is left out.
     register_prompts(server, available_tools={tool.name for tool in tools})
+    server.middleware.append(UnknownPromptIsInvalidParams(server))
     return server
 
 

@@ -407,3 +407,18 @@ def register_prompts(
         server.add_prompt(as_mcp_prompt(prompt))
         offered.append(prompt)
     return offered
+
+
+class UnknownPromptIsInvalidParams:
+    """SDK server middleware: `prompts/get` for a name we do not offer is JSON-RPC -32602 (invalid params),
+    as the spec's prompt error handling asks; the SDK alone answers an unknown name with a generic error."""
+
+    def __init__(self, server: MCPServer[Any]) -> None:
+        self._server = server
+
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        if ctx.method == "prompts/get" and isinstance(ctx.params, Mapping):
+            name = ctx.params.get("name")
+            if isinstance(name, str) and name not in {prompt.name for prompt in await self._server.list_prompts()}:
+                raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name}")
+        return await call_next(ctx)

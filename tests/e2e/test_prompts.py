@@ -6,6 +6,7 @@ import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -252,3 +253,16 @@ def test_build_server_fails_on_a_broken_bundled_prompt(full_config: ServerConfig
     monkeypatch.setattr("server.prompts.bundled_prompts", lambda: tmp_path)
     with pytest.raises(PromptFileError, match=r"broken\.md"):
         build_server(full_config)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_unknown_prompt_is_invalid_params(server_config: Any, mode: str) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    from server.app import build_server
+
+    async with Client(build_server(server_config), mode=mode) as client:  # type: ignore[arg-type]
+        with pytest.raises(MCPError) as caught:
+            await client.get_prompt("no_such_prompt", {})
+    assert caught.value.code == -32602
+    assert "Unknown prompt: no_such_prompt" in str(caught.value)
