@@ -15,7 +15,7 @@ from mcp.server.mcpserver import MCPServer
 
 from server.http import build_http_app
 from server.logs import configure_logging
-from server.runtime import announce, listening_socket
+from server.runtime import listening_socket
 from server.settings import ServerSettings
 
 
@@ -37,7 +37,7 @@ async def main(host: str, port: int) -> None:
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, log_config=None,
                             timeout_graceful_shutdown=5)  # fmt: skip
     sock = listening_socket(host, port)
-    announce(f"bare MCP server: MCP streamable HTTP at http://{host}:{sock.getsockname()[1]}/mcp")
+    print(f"bare MCP server: MCP streamable HTTP at http://{host}:{sock.getsockname()[1]}/mcp", file=sys.stderr, flush=True)
     try:
         await uvicorn.Server(config).serve(sockets=[sock])
     finally:

@@ -30,16 +30,21 @@ async def ours_once() -> tuple[float, int]:
     """Seconds to the tools/list answer, and how many tools it listed."""
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
         env = clean_env(COLLECTIONS_MCP_SANDBOX="1", COLLECTIONS_MCP_STATE_DIR=str(Path(tmp) / "state"))
-        started = time.perf_counter()
-        process = await anyio.open_process([SCRIPT, "serve", "--transport", "stdio"], env=env, cwd=tmp,
-                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+        stderr_path = Path(tmp) / "stderr.log"
+        with stderr_path.open("wb") as stderr:
+            started = time.perf_counter()
+            process = await anyio.open_process([SCRIPT, "serve", "--transport", "stdio"], env=env, cwd=tmp,
+                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)  # fmt: skip
         try:
             assert process.stdin is not None and process.stdout is not None
             await process.stdin.send("".join(json.dumps(message) + "\n" for message in _MESSAGES).encode())
             buffer = b""
             with anyio.fail_after(60):
                 while True:
-                    buffer += await process.stdout.receive()
+                    try:
+                        buffer += await process.stdout.receive()
+                    except anyio.EndOfStream:
+                        raise RuntimeError(f"the server exited early:\n{stderr_path.read_text()[-2000:]}") from None
                     *lines, buffer = buffer.split(b"\n")
                     for line in lines:
                         message = json.loads(line)

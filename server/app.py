@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import anyio
@@ -27,6 +26,7 @@ from server.prompts import UnknownPromptIsInvalidParams, register_prompts
 from server.redaction import scrub_text
 from server.registry import build_tool, select_specs
 from server.settings import TOOLSETS, ServerSettings
+from server.version import package_version
 from tools.accounts.settings import AccountsSettings
 from tools.common.errors import VendorError
 from tools.common.settings import VendorSettings
@@ -39,13 +39,6 @@ BASE_INSTRUCTIONS = (
     "values (SSN, card and bank numbers) are always masked; never ask the debtor to read them into the chat. "
     "A tool error means nothing was done unless the error says otherwise."
 )
-
-
-def package_version() -> str:
-    try:
-        return version("collections-mcp")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0.0.0"
 
 
 def _utc_now() -> datetime:

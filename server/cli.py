@@ -8,16 +8,18 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from pydantic import ValidationError
 
-from server.app import ServerConfig, build_server, package_version
-from server.http import build_http_app, is_loopback
-from server.logs import configure_logging
-from server.runtime import GracefulServer, announce, listening_socket, resolved_config
+from server.access import is_loopback
+from server.logs import announce, configure_logging
 from server.settings import TOOLSETS, ConfigError, ServerSettings
+from server.version import package_version
+
+if TYPE_CHECKING:
+    from server.app import ServerConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,6 +130,11 @@ def check_exposure(settings: ServerSettings, host: str, allow_unauthenticated: b
 async def _serve(settings: ServerSettings, transport: str, host: str, port: int) -> None:
     import uvicorn
 
+    # Imported here: `--help`, `tools`, `config` and `audit` should not pay for the MCP SDK and uvicorn.
+    from server.app import build_server
+    from server.http import build_http_app
+    from server.runtime import GracefulServer, listening_socket, resolved_config
+
     async with resolved_config(settings) as (config, sandbox):
         server = build_server(config)
         mode = "sandbox mode (simulated vendors, demo data)" if config.sandbox else "live vendors"
@@ -219,6 +226,8 @@ async def _print_tools(settings: ServerSettings, markdown: bool) -> None:
     plan = plan_vendors(settings)
     # Listing needs no running vendor: in sandbox mode every toolset is on.
     vendors = plan.vendors if not plan.sandbox else {name: ts.settings_cls() for name, ts in TOOLSETS.items()}
+    from server.app import ServerConfig
+
     config = ServerConfig(settings=settings, vendors=vendors, sandbox=plan.sandbox)
     for line in _tool_lines(config, markdown):
         print(line)

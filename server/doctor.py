@@ -137,8 +137,8 @@ def _settings_problem(exc: ValidationError) -> str:
 
 def doctor_main() -> int:
     """Print one line per check; 0 when everything is OK, 1 otherwise."""
-    from server.app import package_version
     from server.logs import configure_logging
+    from server.version import package_version
 
     print(f"collections-mcp {package_version()} doctor")
     try:

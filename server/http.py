@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import time
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -21,44 +20,12 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ListToolsResult
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, SecretStr
 
+from server.access import EFFECT_SCOPE, TokenGrant, is_loopback
 from server.pipeline import Proceed, Refused, ToolCall
 from server.registry import EFFECT_META
 from tools.common.spec import Effect
-
-EFFECT_SCOPE = "effect:"
-
-EffectName = Literal["read", "write", "contact", "money", "destructive", "*"]
-
-
-class TokenGrant(BaseModel):
-    """One static bearer token: who it is, and which tool effects it may use."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    client: str = Field(min_length=1, max_length=64, description="Client name, shown in logs and the audit log.")
-    token: SecretStr | None = Field(default=None, description="The token itself (at least 24 characters)...")
-    token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="...or its SHA-256 hex.")
-    effects: list[EffectName] = Field(min_length=1, description="Allowed effects, e.g. ['read','contact','money'], or ['*'].")
-
-    @model_validator(mode="after")
-    def _one_secret(self) -> TokenGrant:
-        if (self.token is None) == (self.token_sha256 is None):
-            raise ValueError(f"token grant '{self.client}': give exactly one of token or token_sha256")
-        if self.token is not None and len(self.token.get_secret_value()) < 24:
-            raise ValueError(f"token grant '{self.client}': tokens must be at least 24 characters")
-        return self
-
-    def digest(self) -> bytes:
-        if self.token_sha256 is not None:
-            return bytes.fromhex(self.token_sha256)
-        assert self.token is not None
-        return hashlib.sha256(self.token.get_secret_value().encode()).digest()
-
-    def scopes(self) -> list[str]:
-        effects = [effect.value for effect in Effect] if "*" in self.effects else list(self.effects)
-        return [f"{EFFECT_SCOPE}{effect}" for effect in effects]
 
 
 class StaticTokenVerifier(TokenVerifier):
@@ -128,15 +95,6 @@ class HideUngrantedTools:
             tools = [tool for tool in result["tools"] if (tool.get("_meta") or {}).get(EFFECT_META) in allowed]
             return result | {"tools": tools}
         return result
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost",):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def transport_security(host: str, port: int, allowed_hosts: list[str], allowed_origins: list[str]) -> TransportSecuritySettings:

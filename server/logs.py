@@ -37,3 +37,8 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("mcp.server.mcpserver.server").setLevel(logging.WARNING)
     for noisy in ("uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def announce(message: str) -> None:
+    """Startup lines for people go to stderr: stdout may be the stdio transport."""
+    print(message, file=sys.stderr, flush=True)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -20,6 +19,7 @@ from sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
 from sandbox.scollect.config import ScollectSandboxConfig
 from server.app import ServerConfig
 from server.drain import Drain
+from server.logs import announce
 from server.settings import ConfigError, ServerSettings, plan_vendors
 from tools.accounts.settings import accounts_settings
 from tools.billing_care.settings import BillingCareSettings
@@ -75,9 +75,6 @@ async def resolved_config(settings: ServerSettings) -> AsyncIterator[tuple[Serve
             yield ServerConfig(settings=settings, vendors=plan.vendors, sandbox=False), None
 
 
-def announce(message: str) -> None:
-    """Startup lines for people go to stderr: stdout may be the stdio transport."""
-    print(message, file=sys.stderr, flush=True)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

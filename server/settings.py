@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from server.http import TokenGrant
+from server.access import TokenGrant
 from tools.accounts.settings import accounts_settings
 from tools.accounts.tools import TOOLSET as ACCOUNTS
 from tools.billing_care.tools import TOOLSET as BILLING_CARE

@@ -13,9 +13,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from sandbox.http import serve_app
+from server.access import TokenGrant
 from server.app import ServerConfig, build_server
 from server.cli import check_exposure
-from server.http import TokenGrant, build_http_app
+from server.http import build_http_app
 from server.settings import ConfigError
 from tests.conftest import Wire
 
