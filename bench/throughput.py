@@ -59,7 +59,7 @@ class Load:
 
 async def run_load(
     server: Server, tool: str, arguments: Callable[[int], dict[str, Any]], *, sessions: int, seconds: float,
-    vendor_pid: int | None = None,
+    vendor_pid: int | None = None, on_start: Callable[[], Any] | None = None,
 ) -> Load:  # fmt: skip
     """`sessions` clients connect (not timed), then all call `tool` in a loop for `seconds`. The result is
     read (RSS included) while every session is still open; then they close."""
@@ -114,6 +114,8 @@ async def run_load(
         began = time.perf_counter()
         deadline = began + seconds
         start.set()
+        if on_start is not None:
+            on_start()  # e.g. attach a profiler to the server for the window only
         await anyio.sleep(max(0.0, deadline - time.perf_counter()) + 0.001)
         load.seconds = time.perf_counter() - began
         load.server_cpu_s = cpu_seconds(server.pid) - readings[0]

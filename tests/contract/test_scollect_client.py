@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+
 from sandbox.runner import RunningSandbox
 from sandbox.scollect.demo_data import SPECIAL_ACCOUNTS
-
 from tests.conftest import Wire
 from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
 from tools.scollect.client import ScollectClient
