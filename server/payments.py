@@ -36,6 +36,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
+import anyio.abc
 from pydantic import BaseModel, SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -295,6 +296,9 @@ class CaptureService:
         self.public_url = public_url.rstrip("/") if public_url else None
         self.base_url: str | None = None  # set while serving
         self._captures: dict[str, Capture] = {}
+        self._listener: anyio.abc.TaskGroup | None = None  # set while `serving()` is open
+        self._starting = anyio.Lock()
+        self._stop_listening = anyio.Event()
         self.app = Starlette(routes=[Route("/pay/{token}", self._page, methods=["GET", "POST"])])
 
     @classmethod
@@ -316,16 +320,32 @@ class CaptureService:
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[CaptureService]:
-        """Listen (the socket is bound before this yields, so the URL is connectable at once)."""
-        async with serve_app(self.app, self.host, self.port) as local_url:
-            self.base_url = self.public_url or local_url
-            log.info("payment capture page listening on %s", local_url)
+        """Serve the page on its own loopback listener for as long as this is open. The port is opened on the
+        first payment that needs it (`ensure_serving`), not at startup: no listener exists until it is used."""
+        async with anyio.create_task_group() as listener:
+            self._listener = listener
             try:
                 yield self
             finally:
+                self._listener = None
                 self.base_url = None
                 for capture in list(self._captures.values()):
                     self.close(capture)
+                self._stop_listening.set()  # the listener shuts down gracefully; the task group waits for it
+
+    async def ensure_serving(self) -> bool:
+        """True when the page can be reached (mounted, or our own listener is up, starting it if need be)."""
+        async with self._starting:
+            if self.base_url is None and self._listener is not None:
+                await self._listener.start(self._listen)
+        return self.base_url is not None
+
+    async def _listen(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with serve_app(self.app, self.host, self.port) as local_url:
+            self.base_url = self.public_url or local_url
+            log.info("payment capture page listening on %s", local_url)
+            task_status.started()
+            await self._stop_listening.wait()
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -650,7 +670,7 @@ class CaptureStage:
                 "page, and this client cannot open the secure payment page (no URL-mode elicitation). Nothing was "
                 "sent. Use an MCP client that supports URL-mode elicitation, or take the payment another way.",
             )
-        if not self.service.serving_now:
+        if not await self.service.ensure_serving():
             raise Refused(STAGE, "the secure payment page is not running on this server; nothing was sent")
         capture = self.service.open(
             tool=spec.name, call_id=call.call_id, file_number=file_number, amount=amount, purpose=purpose

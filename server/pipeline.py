@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from server.drain import Drain, ShuttingDown
 from server.human import Conversations, InputRequired, McpHumanChannel
 from server.redaction import scrub, scrub_text
+from server.schemas import properties_of
 from tools.common.errors import InvalidArgument, VendorError
 from tools.common.human import NOBODY, Ask, HumanUnavailable, Person, Progress
 from tools.common.spec import AnySpec, Effect, ProgressReporter, ToolContext
@@ -130,7 +131,7 @@ class CallLog:
 
 def describe_validation_error(spec: AnySpec, exc: ValidationError) -> str:
     """Turn pydantic's report into what was wrong and what is expected, field by field (values not echoed)."""
-    properties = spec.input_model.model_json_schema().get("properties", {})
+    properties = properties_of(spec.input_model)
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
         location = ".".join(str(part) for part in error["loc"]) or "arguments"

@@ -11,6 +11,7 @@ from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import ConfigDict
 
 from server.pipeline import IDEMPOTENCY_ARGUMENT, PolicyPipeline, ServerState
+from server.schemas import json_schema_of
 from tools.common.spec import AnySpec, Effect, Toolset
 
 # Tool `_meta` keys: the effect lets HTTP token scopes filter tools/list without knowing our registry.
@@ -74,7 +75,7 @@ def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Too
     async def call(arguments: dict[str, Any], ctx: Context[ServerState, Any]) -> CallToolResult | InputRequiredResult:
         return await pipeline.run(spec, toolset.name, arguments, ctx)
 
-    input_schema = spec.input_model.model_json_schema()
+    input_schema = json_schema_of(spec.input_model)
     input_schema.pop("title", None)
     if spec.effect != Effect.READ:
         input_schema.setdefault("properties", {})[IDEMPOTENCY_ARGUMENT] = {
@@ -85,7 +86,7 @@ def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Too
                 "making the change again (identical calls are also recognised without a key)."
             ),
         }
-    output_schema = spec.output_model.model_json_schema()
+    output_schema = json_schema_of(spec.output_model)
     return Tool(
         fn=call,
         name=spec.name,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any, TypeVar
 
 import httpx
@@ -15,10 +17,17 @@ T = TypeVar("T")
 READ_ATTEMPTS = 3
 
 
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """Loading the CA bundle costs ~20 ms; one verified context serves every client of the process."""
+    return httpx.create_ssl_context()
+
+
 def pooled_client(base_url: str, timeout_seconds: float, **kwargs: object) -> httpx.AsyncClient:
     """One keep-alive pool per vendor per server; every request has a timeout."""
     timeout = httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    kwargs.setdefault("verify", _tls_context())
     return httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, limits=limits, **kwargs)  # type: ignore[arg-type]
 
 
