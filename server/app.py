@@ -13,7 +13,7 @@ from mcp.server.mcpserver import MCPServer
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.audit import AuditStage, SqliteAuditLog, audit_path
+from server.audit import AuditStage, AuditUnlistedToolCalls, SqliteAuditLog, audit_path
 from server.compliance import ComplianceStage
 from server.confirmation import ConfirmationStage
 from server.drain import Drain
@@ -68,14 +68,13 @@ class ServerConfig:
         )
 
 
-def _pipeline(config: ServerConfig, capture: CaptureService) -> PolicyPipeline:
+def _pipeline(config: ServerConfig, capture: CaptureService, audit_log: SqliteAuditLog) -> PolicyPipeline:
     """Every stage, outermost first. The order is policy:
     audit sees every outcome (refusals and replays too); authorization before idempotency so a client
     can't receive a result its token could not have produced; idempotency before anything that asks a
     person or reaches the vendor, so a replay asks and sends nothing; confirmation last, right before
     the vendor call."""
     settings = config.settings
-    audit_log = SqliteAuditLog(audit_path(settings.state_dir))
     audit = AuditStage(audit_log, clock=config.clock)
     accounts = config.vendors.get("accounts")
     vendor_tz = accounts.scollect_timezone if isinstance(accounts, AccountsSettings) else "UTC"
@@ -100,7 +99,8 @@ def _pipeline(config: ServerConfig, capture: CaptureService) -> PolicyPipeline:
 def build_server(config: ServerConfig) -> MCPServer[ServerState]:
     settings = config.settings
     capture = CaptureService.from_settings(settings, config.clock)
-    pipeline = _pipeline(config, capture)
+    audit_log = SqliteAuditLog(audit_path(settings.state_dir))
+    pipeline = _pipeline(config, capture, audit_log)
     selected = config.selected()
     tools = [build_tool(toolset, spec, pipeline) for toolset, spec in selected]
     in_use = [toolset for toolset in config.toolsets() if any(ts is toolset for ts, _ in selected)]
@@ -133,7 +133,7 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
         http_auth = {"token_verifier": verifier, "auth": auth_settings(settings.public_url, settings.oauth_issuer)}
     server = MCPServer(
         **http_auth,
-        middleware=[HideUngrantedTools()],
+        middleware=[HideUngrantedTools(), AuditUnlistedToolCalls(audit_log, {spec.name for _, spec in selected})],
         name=SERVER_NAME,
         title="Collections MCP",
         version=package_version(),

@@ -22,7 +22,8 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,9 +32,10 @@ import anyio
 import anyio.to_thread
 from pydantic import AwareDatetime, BaseModel, Field
 
-from server.pipeline import Proceed, ToolCall, outcome_of
+from server.pipeline import Proceed, ToolCall, caller_of, outcome_of
 from server.redaction import scrub, scrub_text
 from tools.common.errors import VendorError
+from tools.common.http import recording_vendor_statuses
 from tools.common.spec import AnySpec
 
 log = logging.getLogger("collections_mcp.audit")
@@ -275,39 +277,56 @@ class AuditStage:
         self.clock = clock
 
     async def on_rejected(
-        self, spec: AnySpec, toolset: str, call_id: str, client_name: str | None, session_id: str | None, reason: str
+        self,
+        spec: AnySpec,
+        toolset: str,
+        call_id: str,
+        client_name: str | None,
+        session_id: str | None,
+        reason: str,
+        outcome: str,
     ) -> None:
         """A `PolicyPipeline` rejection listener: records a call refused before the stages ran."""
-        await record_rejected(self.audit, spec, toolset, call_id, client_name, session_id, reason, at=self.clock())
+        await record_rejected(
+            self.audit, spec, toolset, call_id, client_name, session_id, reason, outcome=outcome, at=self.clock()
+        )
 
     async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
         at = self.clock()
         failure: BaseException | None = None
-        try:
-            return await proceed()
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            vendor_status = call.vendor_status
-            if vendor_status is None and isinstance(failure, VendorError):
-                vendor_status = failure.status
-            record = AuditRecord(
-                time=at,
-                call_id=call.call_id,
-                session_id=call.session_id,
-                client_name=call.client_name,
-                tool=call.spec.name,
-                toolset=call.toolset,
-                effect=str(call.spec.effect),
-                arguments=_arguments_of(call),
-                outcome=outcome_of(failure),
-                vendor_status=vendor_status,
-                error=_error_of(failure),
-                duration_ms=round((time.perf_counter() - call.started) * 1000, 1),
-                replayed=call.replayed,
-            )
-            await _append_safely(self.audit, record)
+        with recording_vendor_statuses() as statuses:
+            try:
+                return await proceed()
+            except BaseException as exc:
+                failure = exc
+                raise
+            finally:
+                await self._record(call, at, failure, statuses)
+
+    async def _record(self, call: ToolCall, at: datetime, failure: BaseException | None, statuses: list[int]) -> None:
+        # The vendor error's own status when there is one, else the last response the vendor gave (None: the
+        # call never reached the vendor, e.g. refused by a stage or replayed).
+        vendor_status = call.vendor_status
+        if vendor_status is None and isinstance(failure, VendorError):
+            vendor_status = failure.status
+        if vendor_status is None and statuses:
+            vendor_status = statuses[-1]
+        record = AuditRecord(
+            time=at,
+            call_id=call.call_id,
+            session_id=call.session_id,
+            client_name=call.client_name,
+            tool=call.spec.name,
+            toolset=call.toolset,
+            effect=str(call.spec.effect),
+            arguments=_arguments_of(call),
+            outcome=outcome_of(failure),
+            vendor_status=vendor_status,
+            error=_error_of(failure),
+            duration_ms=round((time.perf_counter() - call.started) * 1000, 1),
+            replayed=call.replayed,
+        )
+        await _append_safely(self.audit, record)
 
 
 async def record_rejected(
@@ -339,3 +358,28 @@ async def record_rejected(
         duration_ms=duration_ms,
     )
     await _append_safely(audit, record)
+
+
+class AuditUnlistedToolCalls:
+    """SDK server middleware: a `tools/call` for a name this server does not offer (never existed, or removed
+    by toolsets, read-only mode or COLLECTIONS_MCP_TOOLS) is answered by the SDK before any stage runs; it is
+    still a call an agent made, so it gets its audit record (outcome `refused:unknown_tool`)."""
+
+    def __init__(self, audit: AuditLog, offered: set[str], clock: Callable[[], datetime] = _utc_now) -> None:
+        self.audit = audit
+        self.offered = offered
+        self.clock = clock
+
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        if getattr(ctx, "method", None) == "tools/call":
+            params = getattr(ctx, "params", None) or {}
+            name = params.get("name") if isinstance(params, Mapping) else None
+            if not isinstance(name, str) or name not in self.offered:
+                client_name, session_id = caller_of(ctx)
+                requested = scrub_text(str(name))[:120]
+                await _append_safely(self.audit, AuditRecord(
+                    time=self.clock(), call_id=uuid.uuid4().hex[:12], session_id=session_id, client_name=client_name,
+                    tool=requested, toolset="", effect="unknown", arguments={}, outcome="refused:unknown_tool",
+                    error=f"no tool named {requested!r} is offered by this server", duration_ms=0.0,
+                ))  # fmt: skip
+        return await call_next(ctx)

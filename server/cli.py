@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from server.access import is_loopback
 from server.logs import announce, configure_logging
-from server.settings import TOOLSETS, ConfigError, ServerSettings
+from server.settings import TOOLSETS, ConfigError, ServerSettings, unparsable_setting
 from server.version import package_version
 
 if TYPE_CHECKING:
@@ -195,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{_variable(error['loc'])}: {error['msg'].removeprefix('Value error, ')}" for error in exc.errors()
         )
         print(f"collections-mcp: configuration error: {problems}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:  # a value that could not even be parsed (e.g. HTTP_TOKENS that is not JSON)
+        print(f"collections-mcp: configuration error: {unparsable_setting(exc)}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     try:

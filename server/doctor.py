@@ -18,9 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic_settings import SettingsError
 
 from server.redaction import scrub_text
-from server.settings import TOOLSETS, ConfigError, ServerSettings, plan_vendors
+from server.settings import TOOLSETS, ConfigError, ServerSettings, plan_vendors, unparsable_setting
 from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
 from tools.common.http import READ_ATTEMPTS
 from tools.common.settings import VendorSettings
@@ -146,6 +147,9 @@ def doctor_main() -> int:
         plan = plan_vendors(settings)
     except ValidationError as exc:
         print(_line(Check("settings", False, _settings_problem(exc))))
+        return 1
+    except SettingsError as exc:
+        print(_line(Check("settings", False, unparsable_setting(exc))))
         return 1
     except ConfigError as exc:
         print(_line(Check("settings", False, str(exc))))

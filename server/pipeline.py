@@ -15,6 +15,7 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -164,7 +165,8 @@ def _pre_parse(spec: AnySpec, arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 # (spec, toolset, call_id, client_name, session_id, reason)
-RejectionListener = Callable[[AnySpec, str, str, str | None, str | None, str], Awaitable[None]]
+# (spec, toolset, call id, client, session, reason, outcome): a call refused before any stage ran.
+RejectionListener = Callable[[AnySpec, str, str, str | None, str | None, str, str], Awaitable[None]]
 IDEMPOTENCY_ARGUMENT = "idempotency_key"
 
 
@@ -183,6 +185,9 @@ class PolicyPipeline:
         try:
             self.drain.enter(continuation=ctx.request_state is not None)
         except ShuttingDown as exc:
+            client_name, session_id = caller_of(ctx.request_context)
+            for listener in self.rejection_listeners:
+                await listener(spec, toolset, uuid.uuid4().hex[:12], client_name, session_id, str(exc), "refused:shutdown")
             raise ToolError(str(exc)) from None
         try:
             return await self._run(spec, toolset, raw, ctx)
@@ -204,14 +209,16 @@ class PolicyPipeline:
             reason = describe_validation_error(spec, exc) if isinstance(exc, ValidationError) else (
                 f"Invalid arguments for {spec.name}; nothing was sent to the vendor.\n- {exc}")
             reason = scrub_text(reason)
+            client_name, session_id = caller_of(ctx.request_context)
             for listener in self.rejection_listeners:
-                await listener(spec, toolset, call_id, _client_name(), _session_id(ctx), reason)
+                await listener(spec, toolset, call_id, client_name, session_id, reason, "invalid_arguments")
             raise ToolError(reason) from None
 
         channel = McpHumanChannel(ctx, state.conversations)
+        client_name, session_id = caller_of(ctx.request_context)
         call = ToolCall(
-            spec=spec, toolset=toolset, arguments=arguments, call_id=call_id, client_name=_client_name(),
-            session_id=_session_id(ctx), idempotency_key=idempotency_key,
+            spec=spec, toolset=toolset, arguments=arguments, call_id=call_id, client_name=client_name,
+            session_id=session_id, idempotency_key=idempotency_key,
         )  # fmt: skip
 
         async def chain(ask: Ask, progress: Progress) -> tuple[BaseModel, ToolCall]:
@@ -259,15 +266,33 @@ def _may_ask_a_person(spec: AnySpec) -> bool:
         Effect.MONEY, Effect.DESTRUCTIVE)
 
 
-def _client_name() -> str | None:
+def caller_of(request_context: Any) -> tuple[str | None, str | None]:
+    """(client name, session id) of a request, for logs and the audit log, from the SDK's request context.
+
+    The client is the bearer token's client when authenticated, else the name the client declared in its
+    handshake (or request envelope), marked as declared since nothing checked it. The session is the MCP
+    session (streamable HTTP, legacy era), else one id per connection (stdio, in-memory); a 2026-era HTTP
+    request is its own connection, so consecutive calls of such a client get different ids."""
     from server.http import current_client_name  # server.http imports this module's stage types
 
-    return current_client_name()
+    session = getattr(request_context, "session", None)
+    client = current_client_name()
+    if client is None:
+        params = getattr(session, "client_params", None)
+        declared = params.client_info.name if params is not None and params.client_info is not None else None
+        client = f"{declared[:80]} (declared)" if declared else None
+    headers = getattr(getattr(request_context, "request", None), "headers", None) or {}
+    session_id: str | None = headers.get("mcp-session-id") or None
+    if session_id is None and session is not None:
+        connection = getattr(session, "_connection", session)
+        if connection not in _CONNECTION_IDS:
+            _CONNECTION_IDS[connection] = f"conn-{uuid.uuid4().hex[:16]}"
+        session_id = _CONNECTION_IDS[connection]
+    return client, session_id
 
 
-def _session_id(ctx: Context[ServerState, Any]) -> str | None:
-    headers = ctx.headers or {}
-    return headers.get("mcp-session-id") or None
+# One id per live connection, dropped with it (the SDK's Connection carries no id outside HTTP sessions).
+_CONNECTION_IDS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def _direct_progress(ctx: Context[ServerState, Any]) -> Progress:

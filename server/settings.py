@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from server.access import TokenGrant
 from tools.accounts.settings import accounts_settings
@@ -27,12 +28,19 @@ class ConfigError(ValueError):
     """A setting is wrong or incomplete; the message says which variable and what to do."""
 
 
+def unparsable_setting(exc: SettingsError) -> str:
+    """pydantic-settings says `error parsing value for field "http_tokens" from source ...`: name the variable."""
+    match = re.search(r'field "([a-z_]+)"', str(exc))
+    variable = f"COLLECTIONS_MCP_{match.group(1).upper()}" if match else "a setting"
+    return f"{variable} could not be parsed (list settings such as COLLECTIONS_MCP_HTTP_TOKENS are JSON; see .env.example)"
+
+
 def _default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "collections-mcp"
 
 
 class ServerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COLLECTIONS_MCP_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="COLLECTIONS_MCP_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     sandbox: bool = Field(default=False, description="Force the built-in sandbox vendors even if real ones are set.")
     read_only: bool = Field(default=False, description="Register only tools whose effect is 'read'.")

@@ -53,11 +53,11 @@ def serve(server_config: ServerConfig, state_dir: Path, monkeypatch: pytest.Monk
     """Start a server with fresh audit + idempotency stores on the test's state files (a 'process')."""
 
     @asynccontextmanager
-    async def start(cross_process_wait: float = 30.0) -> AsyncIterator[Client]:
+    async def start(cross_process_wait: float = 30.0, mode: str = "auto") -> AsyncIterator[Client]:
         """A server as `serve` builds it: audit + idempotency stages on the state files, clock fixed at T0."""
         settings = server_config.settings.model_copy(update={"idempotency_wait_seconds": cross_process_wait})
         config = dataclasses.replace(server_config, settings=settings, clock=lambda: T0)
-        async with Client(build_server(config)) as client:
+        async with Client(build_server(config), mode=mode) as client:  # type: ignore[arg-type]
             yield client
 
     return start
@@ -172,6 +172,53 @@ async def test_every_call_has_one_audit_record_with_its_outcome(serve: Serve, wi
     assert rejected.arguments == {} and rejected.error is not None and "collector_name" in rejected.error
     assert "123-45-6789" not in json.dumps([r.model_dump(mode="json") for r in records])
     assert len({r.call_id for r in records}) == 4
+    # Who: the client's declared name (no token here). Where: on this era every request is its own connection.
+    assert {r.client_name for r in records} == {"mcp (declared)"}
+    assert all(r.session_id and r.session_id.startswith("conn-") for r in records)
+    # What the vendor answered: 200 for the note; the vendor's error status; nothing for what never left us.
+    assert note.vendor_status == 200
+    assert error.vendor_status is not None and rejected.vendor_status is None
+
+
+async def test_a_session_era_connection_keeps_one_id_across_its_calls(serve: Serve, state_dir: Path) -> None:
+    async with serve(mode="legacy") as first:
+        await first.call_tool("scollect_get_account", {"file_number": "R1000"})
+        await first.call_tool("scollect_get_phones", {"file_number": "R1000"})
+    async with serve(mode="legacy") as second:
+        await second.call_tool("scollect_get_account", {"file_number": "R1000"})
+    records = await audit_records(state_dir)
+    assert [r.vendor_status for r in records] == [200, 200, 200]
+    ids = [r.session_id for r in records]
+    assert ids[0] == ids[1] and ids[2] != ids[0] and all(ids)
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_call_for_a_tool_not_offered_is_audited_too(
+    server_config: ServerConfig, state_dir: Path, wire: Wire, mode: str
+) -> None:
+    settings = server_config.settings.model_copy(update={"read_only": True})
+    async with Client(build_server(dataclasses.replace(server_config, settings=settings)), mode=mode) as client:  # type: ignore[arg-type]
+        with pytest.raises(Exception) as unknown:  # the SDK answers an unknown tool itself (error or isError)
+            result = await client.call_tool("scollect_add_note", note_args())
+            if result.is_error:
+                raise RuntimeError(text_of(result))
+    assert "scollect_add_note" in str(unknown.value)
+    assert wire.paths() == []
+    [record] = await audit_records(state_dir)
+    assert (record.tool, record.effect, record.outcome) == ("scollect_add_note", "unknown", "refused:unknown_tool")
+    assert record.client_name == "mcp (declared)" and record.arguments == {}
+
+
+async def test_a_call_refused_while_shutting_down_is_audited(server_config: ServerConfig, state_dir: Path) -> None:
+    from server.drain import Drain
+
+    drain = Drain()
+    async with Client(build_server(dataclasses.replace(server_config, drain=drain))) as client:
+        assert await drain.wait_idle(1.0)  # nothing running: idle at once, and from now on draining
+        refused = await client.call_tool("scollect_get_phones", {"file_number": "R1000"})
+    assert refused.is_error and "shutting down" in text_of(refused)
+    [record] = await audit_records(state_dir)
+    assert (record.tool, record.outcome, record.vendor_status) == ("scollect_get_phones", "refused:shutdown", None)
 
 
 async def test_a_call_still_running_in_another_process_is_refused_not_resent(

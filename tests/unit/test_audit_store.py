@@ -220,7 +220,7 @@ async def test_errors_are_truncated(audit: SqliteAuditLog) -> None:
 async def test_rejected_calls_are_recorded_without_their_arguments(audit: SqliteAuditLog) -> None:
     await record_rejected(audit, spec(), "scollect", "rej1", "claude", "s-9",
                           "Invalid arguments for scollect_add_note; nothing was sent.\n- file_number: required")  # fmt: skip
-    await AuditStage(audit).on_rejected(spec(), "scollect", "rej2", None, None, "bad ssn 123-45-6789")
+    await AuditStage(audit).on_rejected(spec(), "scollect", "rej2", None, None, "bad ssn 123-45-6789", "invalid_arguments")
     first, second = await audit.query(None, None, 10)
     assert (first.call_id, first.outcome, first.arguments, first.session_id) == ("rej1", "invalid_arguments", {}, "s-9")
     assert first.error is not None and "file_number: required" in first.error

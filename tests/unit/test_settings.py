@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 
 from server.settings import ConfigError, ServerSettings, plan_vendors
 
@@ -87,3 +87,56 @@ def test_tool_allowlist_narrows_the_registry(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("COLLECTIONS_MCP_TOOLS", "scollect_get_acount")
     with pytest.raises(ValidationError, match="unknown tool"):
         ServerSettings()
+
+
+def _documented_variables() -> dict[str, str]:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    pairs = [line.split("=", 1) for line in example.read_text().splitlines() if line and not line.startswith("#")]
+    return {name.strip(): value for name, value in pairs}
+
+
+def test_env_example_documents_every_setting() -> None:
+    from server.settings import TOOLSETS
+    from tools.accounts.settings import AccountsSettings
+
+    documented = set(_documented_variables())
+    expected = set()
+    for name, field in ServerSettings.model_fields.items():
+        expected.add(field.validation_alias if isinstance(field.validation_alias, str) else f"COLLECTIONS_MCP_{name.upper()}")
+    vendor_classes = {toolset.settings_cls for toolset in TOOLSETS.values()} | {AccountsSettings}
+    for model in vendor_classes:
+        prefix = model.model_config.get("env_prefix", "")
+        for name, field in model.model_fields.items():
+            if field.exclude:  # set by the server, never from the environment
+                continue
+            if model is AccountsSettings and name in ("base_url", "timeout_seconds"):
+                continue  # inherited; the accounts toolset has no connection of its own (it uses Scollect's)
+            alias = field.validation_alias
+            if isinstance(alias, AliasChoices):
+                alias = str(alias.choices[0])
+            expected.add(alias if isinstance(alias, str) else f"{prefix}{name}".upper())
+    assert sorted(expected - documented) == []
+    assert sorted(documented - expected) == []
+
+
+def test_env_example_copied_to_dotenv_as_is_starts_the_sandbox(tmp_path: Path) -> None:
+    """The README says: copy .env.example to .env and fill in what you use. Unfilled (empty) lines are unset."""
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    settings = ServerSettings()
+    plan = plan_vendors(settings)
+    assert plan.sandbox and plan.vendors == {}
+    assert settings.http_tokens == [] and settings.read_only is False and settings.sandbox is False
+    assert settings.state_dir != Path() and settings.state_dir.is_absolute()
+
+
+def test_unparsable_list_setting_is_a_configuration_error_naming_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).with_name("collections-mcp")
+    (tmp_path / ".env").write_text("COLLECTIONS_MCP_HTTP_TOKENS=not json\n")
+    done = subprocess.run([str(script), "tools"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "configuration error: COLLECTIONS_MCP_HTTP_TOKENS could not be parsed" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -20,7 +20,9 @@ from tools.scollect.settings import ScollectSettings
 class AccountsSettings(VendorSettings):
     """`scollect` is set by the server (never from the environment); the rest are COLLECTIONS_MCP_ACCOUNTS_*."""
 
-    model_config = SettingsConfigDict(env_prefix="COLLECTIONS_MCP_ACCOUNTS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="COLLECTIONS_MCP_ACCOUNTS_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     vendor: ClassVar[str] = "Accounts (cross-vendor)"
     required: ClassVar[tuple[str, ...]] = ()

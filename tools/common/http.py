@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import Any, TypeVar
 
@@ -15,6 +17,20 @@ from tools.common.errors import VendorUnavailable
 T = TypeVar("T")
 
 READ_ATTEMPTS = 3
+
+# The HTTP statuses vendors answered while a tool call ran (for the audit log), shared with the call's subtasks.
+_VENDOR_STATUSES: ContextVar[list[int] | None] = ContextVar("vendor_statuses", default=None)
+
+
+@contextmanager
+def recording_vendor_statuses() -> Iterator[list[int]]:
+    """Collect the status of every vendor response sent through `send` inside this block (and its subtasks)."""
+    statuses: list[int] = []
+    token = _VENDOR_STATUSES.set(statuses)
+    try:
+        yield statuses
+    finally:
+        _VENDOR_STATUSES.reset(token)
 
 
 @cache
@@ -51,8 +67,11 @@ async def retry_read(call: Callable[[], Awaitable[T]], *, attempts: int = READ_A
 async def send(http: httpx.AsyncClient, vendor: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """One request; a timeout or a transport failure becomes VendorUnavailable naming the vendor."""
     try:
-        return await http.request(method, url, **kwargs)
+        response = await http.request(method, url, **kwargs)
     except httpx.TimeoutException:
         raise VendorUnavailable(vendor, f"no answer within the timeout ({method} {url or '/'})") from None
     except httpx.TransportError as exc:
         raise VendorUnavailable(vendor, f"connection failed ({type(exc).__name__})") from None
+    if (statuses := _VENDOR_STATUSES.get()) is not None:
+        statuses.append(response.status_code)
+    return response

@@ -15,7 +15,7 @@ class VendorConfigError(ValueError):
 class VendorSettings(BaseSettings):
     """Subclasses set `env_prefix`, `vendor` and `required` (the fields that must all be set together)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     vendor: ClassVar[str]
     required: ClassVar[tuple[str, ...]]
