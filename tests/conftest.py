@@ -111,28 +111,53 @@ def _sensitive_values(sandbox: RunningSandbox) -> set[str]:
     return values
 
 
+def server_state_texts(*roots: Path) -> list[str]:
+    """What an operator can read in the server's own state files (audit log, idempotency store), WAL included."""
+    texts = []
+    for root in roots:
+        for path in root.rglob("*.sqlite3*"):
+            if path.name.startswith(("audit.", "idempotency.")) and path.is_file():
+                texts.append(path.read_bytes().decode("latin-1"))
+    return texts
+
+
 @pytest.fixture(scope="session", autouse=True)
-def leak_watch() -> Iterator[list[str]]:
-    """Records what clients receive (tool results, errors) and every log record, for the end-of-suite check."""
+def leak_watch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """Records what clients receive (tool results, errors, elicitation messages and URLs) and every log record;
+    at the end adds the server's state files. Judged once, against every sensitive value in the sandboxes."""
     seen: list[str] = []
     handler = _Seen()
     root = logging.getLogger()
     root.addHandler(handler)
-    original = ClientSession.call_tool
+    original_call, original_init = ClientSession.call_tool, Client.__init__
 
     async def recording_call_tool(self: ClientSession, *args: Any, **kwargs: Any) -> Any:
-        result = await original(self, *args, **kwargs)  # type: ignore[call-overload]
+        result = await original_call(self, *args, **kwargs)  # type: ignore[call-overload]
         seen.append(result.model_dump_json())
         return result
 
+    def recording_init(self: Client, *args: Any, **kwargs: Any) -> None:
+        callback = kwargs.get("elicitation_callback")
+        if callback is not None:
+
+            async def recording_callback(context: Any, params: Any) -> Any:
+                seen.append(params.model_dump_json())  # what a person is shown (message, form schema, URL)
+                return await callback(context, params)
+
+            kwargs["elicitation_callback"] = recording_callback
+        original_init(self, *args, **kwargs)
+
     ClientSession.call_tool = recording_call_tool  # type: ignore[method-assign]
+    Client.__init__ = recording_init  # type: ignore[method-assign]
     yield seen
-    ClientSession.call_tool = original  # type: ignore[method-assign]
+    ClientSession.call_tool = original_call  # type: ignore[method-assign]
+    Client.__init__ = original_init  # type: ignore[method-assign]
     root.removeHandler(handler)
     seen.extend(handler.texts)
+    seen.extend(server_state_texts(tmp_path_factory.getbasetemp(), Path(os.environ["COLLECTIONS_MCP_STATE_DIR"])))
     sensitive = _LEAK_CORPUS.get("values", set())
     leaks = sorted({value for value in sensitive for text in seen if value in text})
-    assert not leaks, f"sensitive values reached a client or a log unmasked: {[v[-4:] for v in leaks]}"
+    assert not leaks, f"sensitive values reached a client, a log or the server's state unmasked: {[v[-4:] for v in leaks]}"
 
 
 _LEAK_CORPUS: dict[str, set[str]] = {}

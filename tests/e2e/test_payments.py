@@ -32,7 +32,7 @@ from sandbox.scollect.demo_data import SHARED_SSN_TWIN, SPECIAL_ACCOUNTS
 from server.app import ServerConfig, build_server
 from server.payments import CaptureService, CaptureStage
 from server.settings import ServerSettings
-from tests.conftest import Wire
+from tests.conftest import Wire, server_state_texts
 from tests.helpers import text_of
 
 pytestmark = pytest.mark.anyio
@@ -100,8 +100,9 @@ async def capture(anyio_backend: str) -> AsyncIterator[CaptureService]:
 
 
 @pytest.fixture
-def paying_config(server_config: ServerConfig, capture: CaptureService) -> ServerConfig:
-    return replace(server_config, extra_stages=(CaptureStage(capture, 30),))
+def paying_config(server_config: ServerConfig) -> ServerConfig:
+    """The server exactly as built for users: its own capture stage and payment page (opened on first use)."""
+    return server_config
 
 
 @pytest.fixture
@@ -142,6 +143,11 @@ def sent(wire: Wire, path: str) -> list[Any]:
     return [entry for entry in wire.requests() if entry.path == path]
 
 
+async def statuses_after(person: Payor) -> list[int]:
+    """GET and POST on the first link the person was sent, once the call is over."""
+    return [await status_of(person.urls[0].url), await status_of(person.urls[0].url, "POST")]
+
+
 async def status_of(url: str, method: str = "GET") -> int:
     async with httpx.AsyncClient(trust_env=False) as http:
         response = await http.request(method, url, data=CARD if method == "POST" else None)
@@ -160,6 +166,7 @@ async def test_card_payment_through_the_secure_page(
     arguments = {"file_number": "R1060", "amount": "100.00", "payment_date": SOON.isoformat()}
     async with client(paying_config, mode, person) as mcp:
         result = await mcp.call_tool("scollect_record_payment", arguments)
+        later = await statuses_after(person)  # while the server still serves the page
     assert not result.is_error, text_of(result)
 
     # The person was sent to the page, which says what it is for, then confirmed a summary with the last 4.
@@ -195,10 +202,13 @@ async def test_card_payment_through_the_secure_page(
     assert data["method"] == "card ****1111 exp 12/2031" and data["amount"] == "100.00" and data["status"] == "PENDING"
 
     # The link is single-use: anything later is 410 Gone.
-    assert await status_of(url.url) == 410
-    assert await status_of(url.url, "POST") == 410
+    assert later == [410, 410]
     assert_nothing_sensitive(text_of(result), str(data), *log_texts(logs), url.message, confirmation.message,
                              page.text, accepted.text)  # fmt: skip
+    # Nor in what the server keeps: the audit record and the stored result for replays (CVV not even masked).
+    state = server_state_texts(paying_config.settings.state_dir)
+    assert len(state) >= 2 and any("scollect_record_payment" in text for text in state)
+    assert_nothing_sensitive(*state)
 
 
 @ERAS
@@ -248,11 +258,12 @@ async def test_declining_the_page_sends_nothing(
     person = Payor(CARD, url_reply=reply)
     async with client(paying_config, mode, person) as mcp:
         result = await mcp.call_tool("scollect_record_payment", {"file_number": "R1062", "amount": "20.00"})
+        later = await statuses_after(person)
     assert result.is_error
     assert "did not open the secure payment page" in text_of(result) and "nothing was sent" in text_of(result)
     assert person.pages == [] and person.confirmations == []
     assert sent(wire, "/insert_payments_external") == []
-    assert await status_of(person.urls[0].url) == 410  # the link died with the call
+    assert later == [410, 410]  # the link died with the call
 
 
 @ERAS
@@ -262,11 +273,12 @@ async def test_declining_the_confirmation_sends_nothing(
     person = Payor(CARD, confirm=ElicitResult(action="decline"))
     async with client(paying_config, mode, person) as mcp:
         result = await mcp.call_tool("scollect_record_payment", {"file_number": "R1062", "amount": "20.00"})
+        later = await statuses_after(person)
     assert result.is_error
     assert "did not confirm" in text_of(result) and "nothing was sent" in text_of(result)
     assert "card ****1111" in person.confirmations[0].message
     assert sent(wire, "/insert_payments_external") == []
-    assert await status_of(person.urls[0].url) == 410
+    assert later == [410, 410]
     assert_nothing_sensitive(text_of(result), *log_texts(logs), *person.everything_shown())
 
 
@@ -323,7 +335,7 @@ async def test_details_not_entered_in_time_send_nothing(
         result = await mcp.call_tool("scollect_record_payment", {"file_number": "R1065", "amount": "20.00"})
     assert result.is_error and "no valid payment details were entered" in text_of(result)
     assert person.confirmations == [] and sent(wire, "/insert_payments_external") == []
-    assert await status_of(person.urls[0].url) == 410
+    assert await status_of(person.urls[0].url) == 410  # this test's page is the module's, still serving
 
 
 @ERAS
@@ -449,6 +461,39 @@ async def test_charging_a_stored_card(paying_config: ServerConfig, sandbox: Runn
     data = result.structured_content
     assert data is not None and data["approved"] is True and data["approval_code"] and data["amount"] == "5.00"
     assert sent(wire, "/run_payment_external")[0].json["paymentamount"] == "5.00"
+
+
+@ERAS
+async def test_a_retried_payment_reaches_the_vendor_once(
+    paying_config: ServerConfig, sandbox: RunningSandbox, wire: Wire, mode: str
+) -> None:
+    """Agents retry (a dropped connection, an impatient loop): the same payment, same arguments, is replayed
+    from the first result: no second page, no second confirmation, no second vendor call."""
+    stored_before = len(sandbox.scollect.store.external_payments("R1061"))
+    person = Payor(CARD)
+    arguments = {"file_number": "R1061", "amount": "42.00", "payment_date": SOON.isoformat()}
+    async with client(paying_config, mode, person) as mcp:
+        first = await mcp.call_tool("scollect_record_payment", arguments)
+        retried = await mcp.call_tool("scollect_record_payment", arguments)
+    assert not first.is_error and not retried.is_error, text_of(retried)
+    assert retried.structured_content == first.structured_content
+    assert (retried.meta or {}).get("collections-mcp/replayed") is True
+    assert len(person.urls) == 1 and len(person.confirmations) == 1
+    assert len(sent(wire, "/insert_payments_external")) == 1
+    assert len(sandbox.scollect.store.external_payments("R1061")) == stored_before + 1
+
+
+async def test_a_retried_charge_of_a_stored_card_reaches_the_vendor_once(
+    paying_config: ServerConfig, sandbox: RunningSandbox, wire: Wire
+) -> None:
+    file_number, _ = _account_with_one_good_card(sandbox)
+    person = Payor()
+    async with client(paying_config, "legacy", person) as mcp:
+        results = [await mcp.call_tool("scollect_run_payment", {"file_number": file_number, "amount": "6.00"})
+                   for _ in range(3)]  # fmt: skip
+    assert not any(result.is_error for result in results), [text_of(result) for result in results]
+    assert len(sent(wire, "/run_payment_external")) == 1 and len(person.confirmations) == 1
+    assert [bool((result.meta or {}).get("collections-mcp/replayed")) for result in results] == [False, True, True]
 
 
 async def test_charging_without_a_stored_method_asks_nothing(paying_config: ServerConfig, wire: Wire) -> None:
