@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,17 +21,19 @@ from server.drain import Drain
 from server.http import AuthorizationStage, HideUngrantedTools, auth_settings, token_verifier
 from server.human import Conversations
 from server.idempotency import IdempotencyStage, IdempotencyStore, idempotency_path
-from server.payments import CaptureService, CaptureStage
+from server.payments import CaptureService, CaptureStage, check_page_url
 from server.pipeline import CallLog, PolicyPipeline, ServerState, Stage
 from server.prompts import UnknownPromptIsInvalidParams, register_prompts
 from server.redaction import scrub_text
 from server.registry import build_tool, select_specs
-from server.settings import TOOLSETS, ServerSettings
+from server.settings import TOOLSETS, ConfigError, ServerSettings
 from server.version import package_version
 from tools.accounts.settings import AccountsSettings
 from tools.common.errors import VendorError
 from tools.common.settings import VendorSettings
 from tools.common.spec import AnySpec, Toolset
+
+log = logging.getLogger("collections_mcp.server")
 
 SERVER_NAME = "collections-mcp"
 
@@ -55,6 +58,10 @@ class ServerConfig:
     clock: Callable[[], datetime] = _utc_now
     extra_stages: tuple[Stage, ...] = field(default_factory=tuple)
     drain: Drain = field(default_factory=Drain)
+    # Where HTTP clients reach this server when it serves streamable HTTP (None: stdio or in-memory). The
+    # payment page is then served by the same app at <http_url>/pay/<token>, so a remote client's person can
+    # open it; otherwise it gets a loopback listener of its own.
+    http_url: str | None = None
 
     def toolsets(self) -> list[Toolset]:
         return [TOOLSETS[name] for name in TOOLSETS if name in self.vendors]
@@ -96,6 +103,21 @@ def _pipeline(config: ServerConfig, capture: CaptureService, audit_log: SqliteAu
     return PolicyPipeline(stages, rejection_listeners=[audit.on_rejected], drain=config.drain)
 
 
+def _mounted_page_base(config: ServerConfig, capture: CaptureService) -> str | None:
+    """The payment page's base URL on the HTTP app, or None to give it its own loopback listener: with stdio,
+    and when the URL HTTP clients use is plain http to another machine (card data never crosses a network in
+    clear text; put TLS in front and set COLLECTIONS_MCP_PUBLIC_URL or COLLECTIONS_MCP_CAPTURE_PUBLIC_URL)."""
+    if config.http_url is None:
+        return None
+    base = capture.public_url or config.http_url
+    try:
+        check_page_url(base)
+    except ConfigError as exc:
+        log.warning("payment page not served on the HTTP app (%s); it listens on loopback only instead", exc)
+        return None
+    return base
+
+
 def build_server(config: ServerConfig) -> MCPServer[ServerState]:
     settings = config.settings
     capture = CaptureService.from_settings(settings, config.clock)
@@ -112,8 +134,10 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
             clients: dict[str, Any] = {}
             for toolset in in_use:
                 clients[toolset.name] = await stack.enter_async_context(toolset.open_client(config.vendors[toolset.name]))
-            if any(spec.capture for _, spec in selected):
-                await stack.enter_async_context(capture.serving())  # the secure payment-details page
+            if page_base is not None:
+                await stack.enter_async_context(capture.mounted(page_base))  # the secure payment-details page
+            elif any(spec.capture for _, spec in selected):
+                await stack.enter_async_context(capture.serving())
             # Entered last, exited first: conversations end before the clients and the page they use close.
             async with anyio.create_task_group() as background:
                 conversations = Conversations(background)
@@ -126,6 +150,7 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
                     # Shutdown ends every conversation still waiting for a person (vendor jobs roll back).
                     background.cancel_scope.cancel()
 
+    page_base = _mounted_page_base(config, capture) if any(spec.capture for _, spec in selected) else None
     probes = VendorProbes(in_use)
     http_auth: dict[str, Any] = {}
     verifier = token_verifier(settings)
@@ -144,6 +169,11 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
     # Operations endpoints, outside MCP auth: a load balancer must reach them without a token.
     server.custom_route("/healthz", methods=["GET"], include_in_schema=False)(probes.healthz)
     server.custom_route("/readyz", methods=["GET"], include_in_schema=False)(probes.readyz)
+    if page_base is not None:  # outside MCP auth: the person's browser has the single-use link, not a token
+        for route in capture.routes:
+            server.custom_route(route.path, methods=sorted(route.methods or ()), include_in_schema=False)(  # type: ignore[attr-defined]
+                route.endpoint  # type: ignore[attr-defined]
+            )
     # Workflow prompts from prompts/*.md; a prompt naming a tool this server does not offer is left out.
     register_prompts(server, available_tools={tool.name for tool in tools})
     server.middleware.append(UnknownPromptIsInvalidParams(server))

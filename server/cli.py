@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import re
 import signal
 import sys
@@ -91,7 +93,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="claude-desktop: claude_desktop_config.json; vscode: .vscode/mcp.json; "
                         "http: a streamable HTTP client with a bearer token")
     config.add_argument("--name", default="collections", help="the server's key in the client's config")
-    config.add_argument("--url", default="http://127.0.0.1:8000/mcp", help="for http: the server's MCP URL")
+    config.add_argument("--url", default=None,
+                        help="for http: the server's MCP URL (default: COLLECTIONS_MCP_PUBLIC_URL + /mcp, "
+                        "http://127.0.0.1:8000/mcp when that is not set)")
 
     commands.add_parser(
         "doctor",
@@ -125,7 +129,15 @@ def check_exposure(settings: ServerSettings, host: str, allow_unauthenticated: b
             "(see .env.example), bind 127.0.0.1, or pass --allow-unauthenticated if something in front of this "
             "server authenticates every request."
         )
-    announce(f"WARNING: serving HTTP on {host} WITHOUT authentication (--allow-unauthenticated).")
+    announce(f"WARNING: serving HTTP on {host} WITHOUT authentication (--allow-unauthenticated).", logging.WARNING)
+
+
+def _reachable_url(settings: ServerSettings, host: str, port: int) -> str:
+    """COLLECTIONS_MCP_PUBLIC_URL when the operator set it (a proxy in front), else the address we listen on."""
+    if "public_url" in settings.model_fields_set:
+        return settings.public_url.rstrip("/")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
 
 
 async def _serve(settings: ServerSettings, transport: str, host: str, port: int) -> None:
@@ -133,31 +145,39 @@ async def _serve(settings: ServerSettings, transport: str, host: str, port: int)
 
     # Imported here: `--help`, `tools`, `config` and `audit` should not pay for the MCP SDK and uvicorn.
     from server.app import build_server
-    from server.http import build_http_app
+    from server.http import build_http_app, host_check_warning, install_request_scope
     from server.runtime import GracefulServer, listening_socket, resolved_config
 
     async with resolved_config(settings) as (config, sandbox):
+        # HTTP: bound first, so the server knows the URL its clients use (the payment page is served there too).
+        sock = listening_socket(host, port) if transport == "http" else None
+        if sock is not None:
+            config = dataclasses.replace(config, http_url=_reachable_url(settings, host, sock.getsockname()[1]))
         server = build_server(config)
         mode = "sandbox mode (simulated vendors, demo data)" if config.sandbox else "live vendors"
         vendors = ", ".join(TOOLSETS[name].title for name in config.vendors)
         if sandbox is not None:
             vendors = ", ".join(line for line in sandbox.describe_urls())
         if transport == "stdio":
-            announce(f"collections-mcp {package_version()}: {mode} [{vendors}]; speaking MCP on stdio")
+            announce(f"collections-mcp {package_version()}: {mode} [{vendors}]; speaking MCP on stdio", transport="stdio")
+            install_request_scope(server)  # every MCP request's log lines get a request id and the client name
             await server.run_stdio_async()
             return
         app = build_http_app(server, settings, host, port)
+        warning = host_check_warning(host, settings.http_allowed_hosts, settings.public_url)
+        if warning is not None:
+            announce(warning, logging.WARNING)
         uv_config = uvicorn.Config(
             app, host=host, port=port, log_level="warning", access_log=False, log_config=None,
             timeout_graceful_shutdown=5,  # after draining: open streams (idle SSE) get this long to close
         )  # fmt: skip
         # Bound before announcing, so "MCP ... at URL" on stderr means the URL accepts connections now.
-        sock = listening_socket(host, port)
+        assert sock is not None
         bound = sock.getsockname()[1]
-        announce(
-            f"collections-mcp {package_version()}: {mode} [{vendors}]; "
-            f"MCP streamable HTTP at http://{host}:{bound}/mcp"
-        )
+        url = f"http://{f'[{host}]' if ':' in host else host}:{bound}/mcp"
+        # The URL is followed by a space: scripts read it as the word after "MCP streamable HTTP at ".
+        announce(f"collections-mcp {package_version()}: {mode} [{vendors}]; MCP streamable HTTP at {url} (ready)",
+                 transport="http", url=url)  # fmt: skip
         try:
             await GracefulServer(uv_config, config.drain, settings.shutdown_grace_seconds).serve(sockets=[sock])
         finally:

@@ -355,7 +355,7 @@ class CaptureService:
     @asynccontextmanager
     async def mounted(self, base_url: str) -> AsyncIterator[CaptureService]:
         """Serve through someone else's app: `routes` are mounted there, and `base_url` is where it is reached."""
-        _check_listener("127.0.0.1", base_url)
+        check_page_url(base_url)
         self.base_url = base_url.rstrip("/")
         try:
             yield self
@@ -466,6 +466,11 @@ class CaptureService:
             f"Thank you. The {'card' if result.kind == 'card' else 'bank account'} ending in {result.last4} was "
             "received. Return to the conversation to finish; you can close this page.",
         ))  # fmt: skip
+
+
+def check_page_url(base_url: str) -> None:
+    """The page's address must be https, or http on this machine (ConfigError otherwise)."""
+    _check_listener("127.0.0.1", base_url)
 
 
 def _check_listener(host: str, public_url: str | None) -> None:

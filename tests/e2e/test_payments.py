@@ -513,3 +513,33 @@ async def test_money_tools_declare_capture_and_confirmation(paying_config: Serve
         assert tool.meta is not None and tool.meta["collections-mcp/effect"] == "money"
         properties = tool.input_schema["properties"]
         assert not any(word in key for key in properties for word in ("card", "cvv", "routing", "account_number"))
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_over_http_the_page_is_served_by_the_mcp_app_itself(
+    server_config: ServerConfig, wire: Wire, mode: str
+) -> None:
+    """A remote HTTP client's person must reach the page: it is at <server URL>/pay/<token>, not on loopback."""
+    import socket
+
+    from sandbox.http import serve_app
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    server = build_server(replace(server_config, http_url=f"http://127.0.0.1:{port}"))
+    app = server.streamable_http_app(streamable_http_path="/mcp")
+    person = Payor(CARD)
+    arguments = {"file_number": "R1063", "amount": "15.00", "payment_date": SOON.isoformat()}
+    async with (
+        server.session_manager.run(),
+        serve_app(app, port=port) as base_url,
+        Client(f"{base_url}/mcp", mode=mode, elicitation_callback=person) as mcp,  # type: ignore[arg-type]
+    ):
+        result = await mcp.call_tool("scollect_record_payment", arguments)
+        later = await statuses_after(person)
+    assert not result.is_error, text_of(result)
+    assert person.urls[0].url.startswith(f"http://127.0.0.1:{port}/pay/")
+    assert person.pages[0].status_code == 200 and later == [410, 410]
+    assert len(sent(wire, "/insert_payments_external")) == 1
