@@ -254,6 +254,12 @@ def _error_of(exc: BaseException | None) -> str | None:
     return _clean_error(reason if isinstance(reason, str) else str(exc) or type(exc).__name__)
 
 
+def _outcome(failure: BaseException | None, result: BaseModel | None) -> str:
+    """A result may classify itself for the audit log (`audit_outcome()`, e.g. a failed identity check)."""
+    classify = getattr(result, "audit_outcome", None) if failure is None else None
+    return str(classify()) if callable(classify) else outcome_of(failure)
+
+
 async def _append_safely(audit: AuditLog, record: AuditRecord) -> None:
     """Write even when the call was cancelled. A failed write is logged (scrubbed) and does not change the
     call's own outcome: turning a call the vendor already applied into an error would invite a retry."""
@@ -294,16 +300,20 @@ class AuditStage:
     async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
         at = self.clock()
         failure: BaseException | None = None
+        result: BaseModel | None = None
         with recording_vendor_statuses() as statuses:
             try:
-                return await proceed()
+                result = await proceed()
+                return result
             except BaseException as exc:
                 failure = exc
                 raise
             finally:
-                await self._record(call, at, failure, statuses)
+                await self._record(call, at, failure, statuses, result)
 
-    async def _record(self, call: ToolCall, at: datetime, failure: BaseException | None, statuses: list[int]) -> None:
+    async def _record(
+        self, call: ToolCall, at: datetime, failure: BaseException | None, statuses: list[int], result: BaseModel | None
+    ) -> None:
         # The vendor error's own status when there is one, else the last response the vendor gave (None: the
         # call never reached the vendor, e.g. refused by a stage or replayed).
         vendor_status = call.vendor_status
@@ -320,7 +330,7 @@ class AuditStage:
             toolset=call.toolset,
             effect=str(call.spec.effect),
             arguments=_arguments_of(call),
-            outcome=outcome_of(failure),
+            outcome=_outcome(failure, result),
             vendor_status=vendor_status,
             error=_error_of(failure),
             duration_ms=round((time.perf_counter() - call.started) * 1000, 1),

@@ -376,6 +376,27 @@ async def test_failed_checks_are_rate_limited_per_account(mcp: Client, sandbox: 
     assert again["verified"] is True and again["attempts_remaining"] == 1  # two failures are still in the window
 
 
+async def test_identity_checks_are_audited_with_what_happened(
+    mcp: Client, sandbox: RunningSandbox, accounts_config: ServerConfig
+) -> None:
+    from server.audit import SqliteAuditLog, audit_path
+
+    given = identity_of(sandbox, "R1001")
+    wrong = "0000" if given["ssn_last4"] != "0000" else "1111"
+    await ok(mcp, "accounts_verify_identity", {"file_number": "R1001", "zip": given["zip"]})
+    for _ in range(3):
+        await ok(mcp, "accounts_verify_identity", {"file_number": "R1001", "ssn_last4": wrong})
+    await ok(mcp, "accounts_verify_identity", {"file_number": "R1001", **given})
+    audit = SqliteAuditLog(audit_path(accounts_config.settings.state_dir))
+    try:
+        records = await audit.query(None, "accounts_verify_identity", 100)
+    finally:
+        audit.close()
+    assert [r.outcome for r in records] == ["ok:identity_verified", *["ok:identity_mismatch"] * 3, "ok:identity_locked"]
+    assert {r.arguments["file_number"] for r in records} == {"R1001"}
+    assert all(given["ssn_last4"] not in str(r.arguments.get("ssn_last4", "")) for r in records)
+
+
 async def test_verify_identity_argument_errors(mcp: Client, wire: Wire) -> None:
     cases = [
         ({"file_number": "R1000"}, "at least one of ssn_last4, date_of_birth, zip"),

@@ -77,6 +77,15 @@ class IdentityCheck(Out):
     retry_at: datetime | None = Field(default=None, description="When a locked account may be checked again.")
     message: str
 
+    def audit_outcome(self) -> str:
+        """What the audit log records for this successful call: a failed or refused identity check is the
+        event a compliance review looks for, so it is not just "ok"."""
+        if self.locked:
+            return "ok:identity_locked"
+        if self.verified:
+            return "ok:identity_verified"
+        return "ok:identity_mismatch" if "mismatch" in (self.ssn_last4, self.date_of_birth, self.zip) else "ok:identity_unverified"
+
 
 class Identity(Out):
     full_name: str | None = None
