@@ -3,6 +3,12 @@
 Errors are HTTP 200 with the error inside the body, in whichever envelope the document shows for that endpoint.
 Only authentication fails with a real status (flask-jwt-extended's 401 and {"msg": ...}), and requests Flask
 itself would reject (wrong Content-Type, broken JSON, unknown route) get Werkzeug's HTML error pages.
+
+Token expiry is the exception to the exception: the document says /getportfoliolist and /getaccountbysocial
+have "error handling ... for token expiration" in the view itself, so those two answer an expired token the
+way the views answer every error, in the envelope at HTTP 200 with the code the login error uses:
+{"result": [{"error": "Token has expired"}, 401], "state": "SUCCESS"}. Every other endpoint answers it with
+flask-jwt-extended's HTTP 401 {"msg": "Token has expired"}.
 """
 
 from __future__ import annotations
@@ -117,13 +123,16 @@ class _ScollectAPI:
         self.tokens = tokens
         self.clock = clock
 
-    def protected(self, handler: Handler) -> Handler:
-        """flask-jwt-extended's @jwt_required(): the token is checked before the view reads its body."""
+    def protected(self, handler: Handler, *, expiry_in_envelope: bool = False) -> Handler:
+        """flask-jwt-extended's @jwt_required(): the token is checked before the view reads its body.
+        With `expiry_in_envelope` the view catches an expired token itself (see the module docstring)."""
 
         async def endpoint(request: Request) -> Response:
             try:
                 self.tokens.authenticate(request.headers.get("authorization"))
             except TokenError as exc:
+                if expiry_in_envelope and exc.expired:
+                    return r.error_with_code(exc.msg, exc.status)
                 return r.auth_failure(exc.status, exc.msg)
             return await _run(handler, request)
 
@@ -517,8 +526,8 @@ def build_scollect_app(store: ScollectStore, config: ScollectSandboxConfig, *, c
 
     routes = [
         Route("/login", login, methods=["POST"]),
-        Route("/getportfoliolist", guard(api.portfolio_list), methods=["GET"]),
-        Route("/getaccountbysocial/{ssn}", guard(api.account_by_social), methods=["GET"]),
+        Route("/getportfoliolist", guard(api.portfolio_list, expiry_in_envelope=True), methods=["GET"]),
+        Route("/getaccountbysocial/{ssn}", guard(api.account_by_social, expiry_in_envelope=True), methods=["GET"]),
         Route("/get_accounts_in_portfolio", guard(api.accounts_in_portfolio), methods=["POST"]),
         Route("/getattempts/{filenumber}", guard(api.attempts), methods=["GET"]),
         Route("/getemails/{filenumber}", guard(api.emails), methods=["GET"]),

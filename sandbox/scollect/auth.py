@@ -14,15 +14,17 @@ from typing import Any, Final
 
 _HEADER: Final = {"alg": "HS256", "typ": "JWT"}
 _UNAUTHORIZED: Final = 401
+TOKEN_EXPIRED: Final = "Token has expired"
 
 
 class TokenError(Exception):
     """A request that flask-jwt-extended would turn away: HTTP status plus its {"msg": ...} text."""
 
-    def __init__(self, status: int, msg: str) -> None:
+    def __init__(self, status: int, msg: str, *, expired: bool = False) -> None:
         super().__init__(msg)
         self.status = status
         self.msg = msg
+        self.expired = expired  # a genuine token whose lifetime is over (PyJWT's ExpiredSignatureError)
 
 
 def _b64encode(raw: bytes) -> str:
@@ -123,7 +125,7 @@ class TokenRegistry:
             raise TokenError(self.invalid_token_status, "Signature verification failed")
         serial, expires_at = issued
         if now >= expires_at or serial <= self._expired_up_to:
-            raise TokenError(_UNAUTHORIZED, "Token has expired")
+            raise TokenError(_UNAUTHORIZED, TOKEN_EXPIRED, expired=True)
         if isinstance(claims.get("nbf"), int) and claims["nbf"] > now:
             raise TokenError(self.invalid_token_status, "The token is not yet valid (nbf)")
         return claims

@@ -82,8 +82,6 @@ SEED_ARGS: dict[str, Any] = {
 }
 
 
-
-
 @dataclass
 class Simulator:
     app: Starlette
@@ -309,6 +307,20 @@ async def test_reads_are_retried_after_a_500(client: BillingCareClient, sim: Sim
     history = await client.action_history(SEED_ACTION)
     assert history.history
     assert [request.status for request in sim.requests] == [500, 200]
+
+
+HTML_400 = "<html><head><title>400 Bad Request</title></head><body><h1>Bad Request</h1></body></html>"
+
+
+async def test_a_4xx_html_page_on_a_read_is_one_request_and_an_error_naming_the_status(
+    client: BillingCareClient, sim: Simulator
+) -> None:
+    sim.faults.http_error("/collections/history/", 400, body=HTML_400, content_type="text/html", times=3)
+    with pytest.raises(VendorError) as caught:
+        await client.action_history(SEED_ACTION)
+    assert type(caught.value) is VendorError and caught.value.status == 400
+    assert str(caught.value).startswith("Oracle Billing Care refused the request (vendor status 400): HTTP 400")
+    assert [request.status for request in sim.requests] == [400]  # not retried, unlike a 5xx
 
 
 async def test_history_of_unknown_action_is_not_found(client: BillingCareClient) -> None:

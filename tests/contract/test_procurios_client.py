@@ -40,6 +40,18 @@ SEED_BODY: dict[str, Any] = {
 }
 
 
+SEED_ARGUMENTS: dict[str, Any] = {
+    "type": "ContactMomentPhone",
+    "subject": "Retention call",
+    "date_time": "2018-11-13T20:20:39+02:00",
+    "sender_id": SEED_SENDER,
+    "recipients": [SEED_RECIPIENT],
+    "fields": {"contents": "We had a good call and the person decided to stay a member"},
+    "action_code": 2,
+    "reference": "MyRefernce0123",
+}
+
+
 def seed_draft(**changes: Any) -> ContactMomentDraft:
     values: dict[str, Any] = {
         "type": "ContactMomentPhone",
@@ -52,8 +64,6 @@ def seed_draft(**changes: Any) -> ContactMomentDraft:
         "reference": "MyRefernce0123",
     }
     return ContactMomentDraft.model_validate(values | changes)
-
-
 
 
 @dataclass
@@ -249,7 +259,84 @@ async def test_fields_cannot_smuggle_common_fields(client: ProcuriosClient, sim:
         await client.create_contact_moment(seed_draft(fields={"senderId": 1}), START)
     with pytest.raises(InvalidArgument, match="contactMomentId is assigned by Procurios"):
         await client.create_contact_moment(seed_draft(fields={"contactMomentId": 7}), START)
-    assert sim.requests == []
+    assert sim.posts() == []
+
+
+async def create_refused(client: ProcuriosClient, given: dict[str, Any]) -> str:
+    with pytest.raises(InvalidArgument) as caught:
+        await client.create_contact_moment(given, START)
+    return str(caught.value)
+
+
+async def test_the_arguments_and_the_schema_are_checked_together(client: ProcuriosClient, sim: Simulator) -> None:
+    """Problems with the common arguments (strict types, unknown names) and with the type's own fields come in
+    one error; before, the first pydantic failure hid the schema's findings."""
+    given = {
+        "type": "ContactMomentVisit",
+        "subject": 12,
+        "date_time": "yesterday",
+        "sender_id": "1516",
+        "recipients": ["429000", SEED_RECIPIENT, SEED_RECIPIENT],
+        "reference": "r" * 300,
+        "tag_ids": "[3, 3]",  # JSON text, as some clients send lists
+        "fields": {"durationMinutes": "twenty", "senderId": 5},
+        "filenumber": "R1000",
+    }
+    message = await create_refused(client, given)
+    assert message.startswith(
+        "the contact moment does not match its arguments and the ContactMomentVisit schema, "
+        "so nothing was sent to Procurios (11 problems):\n"
+    )
+    for line in (
+        "- subject: must be of type string",
+        "- date_time: Input should be a valid datetime or date, input is too short (expected: When the contact",
+        "- sender_id: must be of type integer",
+        "- recipients: must not contain duplicates",
+        "- recipients[0]: must be of type integer",
+        "- reference: at most 255 characters allowed (300 given)",
+        "- tag_ids: must not contain duplicates",
+        "- fields may only hold type-specific fields; give sender_id as its own argument",
+        "- fields.durationMinutes: must be of type integer",
+        "- fields.location: required by the schema",
+        "- filenumber: unknown argument (accepted: type, subject, sender_id, recipients, date_time, action_code,",
+    ):
+        assert line in message
+    assert "r" * 50 not in message and "twenty" not in message  # values are not echoed
+    assert sim.posts() == []
+    assert [request.path for request in sim.requests] == [f"{BASE}/type/ContactMomentVisit/schema"]
+
+
+async def test_digit_strings_are_not_coerced_to_integers(client: ProcuriosClient, sim: Simulator) -> None:
+    given = SEED_ARGUMENTS | {"sender_id": str(SEED_SENDER), "recipients": [str(SEED_RECIPIENT)], "action_code": "2"}
+    message = await create_refused(client, given)
+    assert "(3 problems)" in message
+    for line in (
+        "- sender_id: must be of type integer",
+        "- recipients[0]: must be of type integer",
+        "- action_code: must be of type integer",
+    ):
+        assert line in message
+    assert sim.posts() == []
+    assert await client.create_contact_moment(SEED_ARGUMENTS, START) > 0  # the same with integers is sent
+    assert [post.json for post in sim.posts()] == [SEED_BODY]
+
+
+async def test_without_a_valid_type_the_arguments_are_still_all_checked(client: ProcuriosClient, sim: Simulator) -> None:
+    message = await create_refused(client, {"type": "Contact moment", "sender_id": True, "recipients": "1516"})
+    assert "does not match its arguments, so nothing was sent to Procurios (5 problems)" in message
+    for line in (
+        "- type: String should match pattern",
+        "- type: the schema checks need a valid type",
+        "- subject: required",
+        "- sender_id: Input should be a valid integer",
+        "- recipients: Input should be a valid list",
+    ):
+        assert line in message
+    assert sim.requests == []  # no type, no schema to fetch
+    unknown = await create_refused(client, {"type": "ContactMomentFax", "subject": 7, "sender_id": 1, "recipients": [1]})
+    assert "- type: Procurios has no contact moment type ContactMomentFax" in unknown
+    assert "- subject: Input should be a valid string" in unknown and "(2 problems)" in unknown
+    assert sim.posts() == []
 
 
 async def test_schema_is_cached_per_type_with_a_ttl(client: ProcuriosClient, sim: Simulator) -> None:
@@ -285,6 +372,26 @@ async def test_the_post_is_not_retried_but_reads_are(client: ProcuriosClient, si
     sim.faults.http_error(r"/tags$", 502)
     assert await client.tags()
     assert [request.status for request in sim.requests if request.path.endswith("/tags")] == [502, 200]
+
+
+@pytest.mark.parametrize(("status", "kind"), [(400, VendorError), (404, VendorNotFound), (403, VendorAuthError)])
+async def test_a_4xx_html_page_on_a_read_is_one_request_and_an_error_naming_the_status(
+    client: ProcuriosClient, sim: Simulator, status: int, kind: type[VendorError]
+) -> None:
+    page = f"<html><head><title>{status} Error</title></head><body>nginx</body></html>"
+    sim.faults.http_error(f"{BASE}$", status, body=page, content_type="text/html", times=3)
+    with pytest.raises(VendorError) as caught:
+        await client.list_contact_moments(1)
+    assert type(caught.value) is kind and caught.value.status == status
+    assert [request.status for request in sim.requests] == [status]  # not retried, unlike a 5xx
+
+
+async def test_a_400_page_names_the_status_and_what_came_back(client: ProcuriosClient, sim: Simulator) -> None:
+    sim.faults.http_error(f"{BASE}$", 400, body="<html><title>400</title></html>", content_type="text/html")
+    with pytest.raises(VendorError) as caught:
+        await client.list_contact_moments(1)
+    assert caught.value.message == "HTTP 400 with a page that is not JSON"
+    assert str(caught.value).startswith("Procurios refused the request (vendor status 400): HTTP 400 with a page")
 
 
 async def test_non_json_answers_are_unavailable(client: ProcuriosClient, sim: Simulator) -> None:

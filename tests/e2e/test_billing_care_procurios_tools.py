@@ -35,8 +35,6 @@ pytestmark = pytest.mark.anyio
 START = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
-
-
 @dataclass
 class Vendor:
     app: Starlette
@@ -107,16 +105,12 @@ async def mcp(vendors: Vendors, clock: Clock, tmp_path: Path) -> AsyncIterator[C
         yield client
 
 
-
-
 async def ok(mcp: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     result = await mcp.call_tool(tool, arguments)
     assert not result.is_error, text_of(result)
     data: dict[str, Any] | None = result.structured_content
     assert data is not None
     return data
-
-
 
 
 # ---------------------------------------------------------------------------------------------- catalog
@@ -249,6 +243,24 @@ async def test_vendor_500_is_reported_as_internal_server_error(mcp: Client, vend
 # ---------------------------------------------------------------------------------------------- Procurios
 
 
+async def test_a_full_last_page_says_may_have_more_and_the_next_page_is_empty(mcp: Client, vendors: Vendors) -> None:
+    """Procurios gives no total: a full page (25) is all there is to go on. With exactly 75 contact moments the
+    third page is full and the last one, so may_have_more is true and page 4 comes back empty. Documented."""
+    store = vendors.procurios.store
+    while store.count() < 75:
+        body = {"subject": "Filler", "senderId": SEED_SENDER, "recipients": [SEED_RECIPIENT]}
+        store.create("ContactMomentPhone", body, {}, "2024-01-01T00:00:00")
+    third = await ok(mcp, "procurios_list_contact_moments", {"page": 3})
+    assert (third["count"], third["may_have_more"], third["next_page"]) == (25, True, 4)
+    fourth = await ok(mcp, "procurios_list_contact_moments", {"page": 4})
+    assert (fourth["count"], fourth["may_have_more"], fourth["contact_moments"]) == (0, False, [])
+    assert "next_page" not in fourth
+    assert [request.query for request in vendors.procurios.requests] == [{"page": "3"}, {"page": "4"}]
+    tools = {tool.name: tool for tool in (await mcp.list_tools()).tools}
+    schema = tools["procurios_list_contact_moments"].output_schema
+    assert schema is not None and "the next page may then come back empty" in schema["properties"]["may_have_more"]["description"]
+
+
 async def test_list_contact_moments_pages(mcp: Client, vendors: Vendors) -> None:
     first = await ok(mcp, "procurios_list_contact_moments", {})
     assert (first["count"], first["may_have_more"], first["next_page"]) == (25, True, 2)
@@ -328,6 +340,52 @@ async def test_schema_violations_are_one_error_and_no_post(mcp: Client, vendors:
     ):
         assert problem in message
     assert [request.method for request in vendors.procurios.requests] == ["GET"]  # the schema, and no POST
+
+
+async def test_argument_and_schema_problems_are_one_error_and_no_post(mcp: Client, vendors: Vendors) -> None:
+    """Bad common arguments no longer hide the schema's findings (and "1516" is not coerced to 1516)."""
+    message = await failed(
+        mcp,
+        "procurios_create_contact_moment",
+        {
+            "type": "ContactMomentEmail",
+            "subject": "Reminder",
+            "sender_id": str(SEED_SENDER),
+            "recipients": [SEED_RECIPIENT, "429000"],
+            "date_time": "13/11/2018",
+            "tag_ids": [3, 3],
+            "fields": {"direction": "sideways", "emailAddress": "not an address"},
+            "channel": "email",
+        },
+    )
+    assert message.startswith("Error executing tool procurios_create_contact_moment: Invalid arguments for ")
+    assert "nothing was sent to Procurios (7 problems)" in message
+    for problem in (
+        "- sender_id: must be of type integer",
+        "- recipients[1]: must be of type integer",
+        "- date_time: Input should be a valid datetime or date",
+        "- tag_ids: must not contain duplicates",
+        "- fields.direction: must be one of",
+        "- fields.emailAddress: must be a valid email",
+        "- channel: unknown argument",
+    ):
+        assert problem in message
+    assert [request.method for request in vendors.procurios.requests] == ["GET"]  # the schema, and no POST
+    assert vendors.procurios.store.count() == 61
+
+
+async def test_create_advertises_the_strict_draft_schema(mcp: Client) -> None:
+    tools = {tool.name: tool for tool in (await mcp.list_tools()).tools}
+    schema = tools["procurios_create_contact_moment"].input_schema
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["sender_id"]["type"] == "integer"
+    assert schema["properties"]["recipients"] == {
+        "description": "Procurios ids of the relations that were contacted (at least one, no duplicates).",
+        "items": {"type": "integer"},
+        "title": "Recipients",
+        "type": "array",
+    }
+    assert "idempotency_key" in schema["properties"]
 
 
 @pytest.mark.parametrize(

@@ -231,8 +231,8 @@ class BillingCareClient:
         if status >= 500:
             detail = _detail(response) or "An internal server error occurred"
             raise VendorUnavailable(VENDOR, f"internal server error ({detail})", status=status)
-        if status >= 400:
-            raise VendorError(VENDOR, _detail(response) or f"HTTP {status}", status=status)
+        if status >= 400:  # a 4xx is this request's fault, whatever its body: an error, never retried
+            raise VendorError(VENDOR, _detail(response) or f"HTTP {status} (no readable reason given)", status=status)
         try:
             return response.json()
         except ValueError:

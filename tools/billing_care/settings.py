@@ -18,7 +18,7 @@ AuthMode = Literal["basic", "bearer"]
 
 
 class BillingCareSettings(VendorSettings):
-    model_config = SettingsConfigDict(env_prefix="BILLING_CARE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="BILLING_CARE_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     vendor: ClassVar[str] = "Oracle Billing Care"
     required: ClassVar[tuple[str, ...]] = ("base_url",)

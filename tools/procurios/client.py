@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
 import anyio
 import httpx
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError, ValidationError
+from pydantic import ValidationError as ArgumentsError
 
 from tools.common.compact import text
 from tools.common.errors import InvalidArgument, VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
@@ -53,6 +54,20 @@ _ARGUMENT_FOR: Final = {
     "tagIds": "tag_ids",
 }
 _ASSIGNED_BY_PROCURIOS: Final = frozenset({"contactMomentId"})
+_ARGUMENT_ORDER: Final = (
+    "type", "subject", "date_time", "sender_id", "recipients", "action_code", "reference", "tag_ids", "fields",
+)  # fmt: skip
+_LEADING: Final = ("subject", "dateTime", "senderId", "recipients")  # before the type-specific fields
+_TYPE_PATTERN: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class Problem(NamedTuple):
+    """One reason not to send: the argument it is about ("recipients[1]", "fields.contents"), the line the
+    caller reads, and whether the type's schema found it (its words win where both checks object)."""
+
+    where: str
+    line: str
+    schema: bool = False
 _CONSTRAINTS: Final = (
     "maxLength", "minLength", "minItems", "maxItems", "uniqueItems", "enum", "minimum", "maximum", "format", "pattern",
 )  # fmt: skip
@@ -67,29 +82,106 @@ def wire_since(value: datetime) -> str:
     return value.replace(tzinfo=None, microsecond=0).isoformat()
 
 
-def wire_body(draft: ContactMomentDraft) -> Row:
-    """The POST body in the seed's order; type-specific `fields` merged in at the top level."""
-    body: Row = {"subject": draft.subject}
-    if draft.date_time is not None:
-        body["dateTime"] = draft.date_time.replace(microsecond=0).isoformat()
-    body["senderId"] = draft.sender_id
-    body["recipients"] = list(draft.recipients)
-    extra = dict(draft.fields or {})
+def _type_specific(extra: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
+    """The `fields` that may go into the body, and a problem for each one that may not."""
+    problems: list[Problem] = []
     clashes = sorted(name for name in extra if name in _ARGUMENT_FOR or name in _ARGUMENT_FOR.values())
     if clashes:
         names = ", ".join(argument_for(name) if name in _ARGUMENT_FOR else name for name in clashes)
-        raise InvalidArgument(f"fields may only hold type-specific fields; give {names} as its own argument")
+        problems.append(Problem("fields", f"- fields may only hold type-specific fields; give {names} as its own argument"))
     assigned = sorted(name for name in extra if name in _ASSIGNED_BY_PROCURIOS)
     if assigned:
-        raise InvalidArgument(f"{', '.join(assigned)} is assigned by Procurios and cannot be set")
+        problems.append(Problem("fields", f"- {', '.join(assigned)} is assigned by Procurios and cannot be set"))
+    refused = set(clashes) | set(assigned)
+    return {name: value for name, value in extra.items() if name not in refused}, problems
+
+
+def _body(common: list[tuple[str, Any]], extra: Row, trailing: list[tuple[str, Any]]) -> Row:
+    body: Row = {name: value for name, value in common if value is not None}
     body.update(extra)
-    if draft.action_code is not None:
-        body["action_code"] = draft.action_code
-    if draft.reference is not None:
-        body["reference"] = draft.reference
-    if draft.tag_ids is not None:
-        body["tagIds"] = list(draft.tag_ids)
+    body.update({name: value for name, value in trailing if value is not None})
     return body
+
+
+def _draft_body(draft: ContactMomentDraft) -> tuple[Row, list[Problem]]:
+    extra, problems = _type_specific(draft.fields or {})
+    date_time = draft.date_time.replace(microsecond=0).isoformat() if draft.date_time is not None else None
+    common = [("subject", draft.subject), ("dateTime", date_time), ("senderId", draft.sender_id),
+              ("recipients", list(draft.recipients))]  # fmt: skip
+    tag_ids = list(draft.tag_ids) if draft.tag_ids is not None else None
+    trailing = [("action_code", draft.action_code), ("reference", draft.reference), ("tagIds", tag_ids)]
+    return _body(common, extra, trailing), problems
+
+
+def wire_body(draft: ContactMomentDraft) -> Row:
+    """The POST body in the seed's order; type-specific `fields` merged in at the top level."""
+    body, problems = _draft_body(draft)
+    if problems:
+        raise InvalidArgument("; ".join(problem.line.removeprefix("- ") for problem in problems))
+    return body
+
+
+def _given_body(given: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
+    """The body the arguments would make as they are (for the schema check when they are not valid yet)."""
+    fields = given.get("fields")
+    extra, problems = _type_specific(fields) if isinstance(fields, dict) else ({}, [])
+    values = {wire: given.get(argument) for wire, argument in _ARGUMENT_FOR.items()}
+    leading = [(wire, values[wire]) for wire in _LEADING]
+    trailing = [(wire, value) for wire, value in values.items() if wire not in _LEADING]
+    return _body(leading, extra, trailing), problems
+
+
+def _json_text(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Some clients send list/object arguments as JSON text; accept that for the list and object arguments."""
+    parsed = dict(given)
+    for name in ("recipients", "tag_ids", "fields"):
+        value = given.get(name)
+        if isinstance(value, str) and value.lstrip().startswith(("[", "{")):
+            try:
+                parsed[name] = json.loads(value)
+            except ValueError:
+                continue
+    return parsed
+
+
+def _where(location: tuple[int | str, ...]) -> str:
+    if not location:
+        return "arguments"
+    head = str(location[0])
+    return head + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location[1:])
+
+
+def argument_problems(given: Mapping[str, Any]) -> tuple[ContactMomentDraft | None, list[Problem]]:
+    """The arguments as a valid draft, or every way they are not one (pydantic, strict types)."""
+    try:
+        return ContactMomentDraft.model_validate(given), []
+    except ArgumentsError as exc:
+        problems: list[Problem] = []
+        for error in exc.errors(include_url=False, include_input=False):
+            where = _where(tuple(error["loc"]))
+            if error["type"] == "extra_forbidden":
+                accepted = ", ".join(ContactMomentDraft.model_fields)
+                problems.append(Problem(where, f"- {where}: unknown argument (accepted: {accepted})"))
+                continue
+            message = "required" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
+            field = ContactMomentDraft.model_fields.get(str(error["loc"][0])) if error["loc"] else None
+            expected = f" (expected: {field.description})" if field is not None and field.description else ""
+            problems.append(Problem(where, f"- {where}: {message}{expected}"))
+        return None, problems
+
+
+def merge_problems(problems: list[Problem]) -> list[str]:
+    """One line per problem, in argument order; where the schema and pydantic both object, the schema's words."""
+    schema_said = {problem.where for problem in problems if problem.schema}
+    kept: list[tuple[int, str, str]] = []
+    for where, line, from_schema in problems:
+        if where in schema_said and not from_schema:
+            continue
+        head = re.split(r"[.\[]", where, maxsplit=1)[0]
+        rank = _ARGUMENT_ORDER.index(head) if head in _ARGUMENT_ORDER else len(_ARGUMENT_ORDER)
+        if all(existing != line for _, _, existing in kept):
+            kept.append((rank, where, line))
+    return [line for _, _, line in sorted(kept, key=lambda item: (item[0], item[1]))]
 
 
 def _location(error: ValidationError) -> str:
@@ -137,16 +229,25 @@ def _describe(error: ValidationError) -> str:
     return f"- {where}: {error.message[:200]}"
 
 
-def schema_violations(schema: Row, body: Row) -> list[str]:
-    """Every way `body` breaks the draft-07 `schema`, as lines naming the tool's arguments."""
+def _where_in_schema(error: ValidationError) -> str:
+    if error.validator == "required":
+        match = re.match(r"^'(.+)' is a required property$", error.message)
+        return argument_for(match.group(1) if match else str(error.validator_value))
+    if error.validator == "additionalProperties":
+        return "fields"
+    return _location(error)
+
+
+def schema_problems(schema: Row, body: Row) -> list[Problem]:
+    """Every way `body` breaks the draft-07 `schema`, each at the tool argument it is about."""
     validator = Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
     errors = sorted(validator.iter_errors(body), key=lambda error: [str(part) for part in error.absolute_path])
-    lines: list[str] = []
-    for error in errors:
-        line = _describe(error)
-        if line not in lines:
-            lines.append(line)
-    return lines
+    return [Problem(_where_in_schema(error), _describe(error), schema=True) for error in errors]
+
+
+def schema_violations(schema: Row, body: Row) -> list[str]:
+    """Every way `body` breaks the draft-07 `schema`, as lines naming the tool's arguments."""
+    return merge_problems(schema_problems(schema, body))
 
 
 def summarise_schema(type_id: str, schema: Row) -> ContactMomentSchema:
@@ -284,6 +385,7 @@ class ProcuriosClient:
         try:
             payload: Any = response.json() if response.content else None
         except ValueError:
+            # A 4xx page (a proxy's or the web server's) is this request's fault: an error, never retried.
             if status < 400 or status >= 500:
                 raise VendorUnavailable(
                     VENDOR, f"answered HTTP {status} with a body that is not JSON", status=status
@@ -297,7 +399,8 @@ class ProcuriosClient:
         if status >= 500:
             raise VendorUnavailable(VENDOR, detail or f"server error HTTP {status}", status=status)
         if status >= 400:
-            raise VendorError(VENDOR, detail or f"HTTP {status}", status=status)
+            readable = "" if payload is not None or not response.content else " with a page that is not JSON"
+            raise VendorError(VENDOR, detail or f"HTTP {status}{readable}", status=status)
         return payload
 
     async def _read(self, path: str, subject: str, params: dict[str, str] | None = None) -> Any:
@@ -362,15 +465,46 @@ class ProcuriosClient:
 
     # -- write (never retried: a lost answer does not tell whether the contact moment was created) --
 
-    async def create_contact_moment(self, draft: ContactMomentDraft, now: datetime | None = None) -> int:
-        """Validate against the type's schema, then POST. InvalidArgument lists every violation; nothing is sent."""
-        body = wire_body(draft)
-        schema = await self.cached_schema(draft.type, now)
-        violations = schema_violations(schema, body)
-        if violations:
+    async def create_contact_moment(
+        self, moment: ContactMomentDraft | Mapping[str, Any], now: datetime | None = None
+    ) -> int:
+        """Check the arguments (strict types) and the body against the type's schema, then POST.
+
+        `moment` is a valid draft, or the tool's arguments as given. InvalidArgument lists every problem at
+        once, the arguments' own and the schema's together; while there is one, nothing is POSTed.
+        """
+        if isinstance(moment, ContactMomentDraft):
+            draft: ContactMomentDraft | None = moment
+            problems: list[Problem] = []
+        else:
+            given = _json_text(moment)
+            draft, problems = argument_problems(given)
+        if draft is not None:
+            type_id: str | None = draft.type
+            body, field_problems = _draft_body(draft)
+        else:
+            raw_type = given.get("type")
+            type_id = raw_type.strip() if isinstance(raw_type, str) and _TYPE_PATTERN.match(raw_type.strip()) else None
+            body, field_problems = _given_body(given)
+        problems += field_problems
+        if type_id is None:
+            needed = "- type: the schema checks need a valid type (procurios_list_contact_moment_types lists them)"
+            problems.append(Problem("type", needed))
+        else:
+            try:
+                schema = await self.cached_schema(type_id, now)
+            except VendorNotFound:
+                unknown = f"- type: Procurios has no contact moment type {type_id} (see procurios_list_contact_moment_types)"
+                problems.append(Problem("type", unknown))
+            else:
+                problems += schema_problems(schema, body)
+        lines = merge_problems(problems)
+        if lines or draft is None:
+            checked = f"its arguments and the {type_id} schema" if type_id else "its arguments"
             raise InvalidArgument(
-                f"the contact moment does not match the {draft.type} schema, so nothing was sent to Procurios:\n"
-                + "\n".join(violations)
+                f"the contact moment does not match {checked}, so nothing was sent to Procurios "
+                f"({len(lines)} problem{'s' if len(lines) != 1 else ''}):\n"
+                + "\n".join(lines)
                 + "\nSee procurios_get_contact_moment_schema for the fields and their limits."
             )
         try:

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime, time
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from tools.common.models import Args, Out
 
@@ -60,13 +60,16 @@ class SchemaArgs(Args):
 
 
 class ContactMomentDraft(Args):
-    """Everything a new contact moment can carry; the type's JSON schema has the last word."""
+    """Everything a new contact moment can carry; the type's JSON schema has the last word.
+
+    Types are strict, as the schema's are: "1516" is not an integer and 2 is not a string (no coercion).
+    """
 
     type: TypeName
-    subject: Annotated[str, Field(description="What the contact was about, e.g. 'Retention call'.")]
-    sender_id: Annotated[int, Field(description="Procurios id of the relation that initiated the contact.")]
+    subject: Annotated[StrictStr, Field(description="What the contact was about, e.g. 'Retention call'.")]
+    sender_id: Annotated[StrictInt, Field(description="Procurios id of the relation that initiated the contact.")]
     recipients: Annotated[
-        list[int],
+        list[StrictInt],
         Field(description="Procurios ids of the relations that were contacted (at least one, no duplicates)."),
     ]
     date_time: Annotated[
@@ -74,12 +77,14 @@ class ContactMomentDraft(Args):
         BeforeValidator(_midnight),
         Field(description="When the contact happened, ISO 8601 with offset, e.g. '2018-11-13T20:20:39+02:00'."),
     ] = None
-    action_code: Annotated[int | None, Field(description="Code of the action the contact was entered through.")] = None
+    action_code: Annotated[
+        StrictInt | None, Field(description="Code of the action the contact was entered through.")
+    ] = None
     reference: Annotated[
-        str | None, Field(description="Your own reference for this contact moment (at most 255 characters).")
+        StrictStr | None, Field(description="Your own reference for this contact moment (at most 255 characters).")
     ] = None
     tag_ids: Annotated[
-        list[int] | None, Field(description="Ids of tags to attach (see procurios_list_contact_moment_tags).")
+        list[StrictInt] | None, Field(description="Ids of tags to attach (see procurios_list_contact_moment_tags).")
     ] = None
     fields: Annotated[
         dict[str, Any] | None,
@@ -92,7 +97,25 @@ class ContactMomentDraft(Args):
     ] = None
 
 
-CreateContactMomentArgs = ContactMomentDraft
+def _advertise_the_draft(schema: dict[str, Any]) -> None:
+    """Clients see ContactMomentDraft's JSON schema (types, required fields, no extra arguments)."""
+    schema.clear()
+    schema.update(ContactMomentDraft.model_json_schema())
+
+
+class CreateContactMomentArgs(BaseModel):
+    """The create tool's arguments exactly as the client sent them.
+
+    They are not validated on the way in: the client checks them against ContactMomentDraft and against the
+    type's JSON schema together, so one error lists every problem (a wrong sender_id and a missing
+    type-specific field alike), and nothing is sent while there is one.
+    """
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_advertise_the_draft)
+
+    @property
+    def given(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
 # ------------------------------------------------------------------------------------------- outputs
 
@@ -122,8 +145,15 @@ class ContactMomentPage(Out):
     contact_moments: list[ContactMoment]
     page: int
     count: int = Field(description="Contact moments on this page.")
-    may_have_more: bool = Field(description="A full page came back, so the next page may hold more.")
-    next_page: int | None = Field(default=None, description="Ask for this page next when may_have_more is true.")
+    may_have_more: bool = Field(
+        description=(
+            "True when this page is full (25). Procurios gives no total, so a full last page also says true: "
+            "the next page may then come back empty. False means this was the last page."
+        )
+    )
+    next_page: int | None = Field(
+        default=None, description="Ask for this page next when may_have_more is true (it may be empty)."
+    )
 
 
 class ContactMomentType(Out):

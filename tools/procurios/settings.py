@@ -11,7 +11,7 @@ from tools.common.settings import VendorSettings
 
 
 class ProcuriosSettings(VendorSettings):
-    model_config = SettingsConfigDict(env_prefix="PROCURIOS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PROCURIOS_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     vendor: ClassVar[str] = "Procurios"
     required: ClassVar[tuple[str, ...]] = ("base_url", "token")

@@ -53,8 +53,8 @@ async def create_contact_moment(ctx: Ctx, args: m.CreateContactMomentArgs) -> m.
     The whole contact moment is checked against the type's schema first and every problem is reported
     at once; when unsure, call procurios_list_contact_moment_types and procurios_get_contact_moment_schema
     first. Returns the new contact_moment_id."""
-    moment_id = await ctx.client.create_contact_moment(args, ctx.now())
-    return m.CreatedContactMoment(contact_moment_id=moment_id, type=args.type)
+    moment_id = await ctx.client.create_contact_moment(args.given, ctx.now())
+    return m.CreatedContactMoment(contact_moment_id=moment_id, type=str(args.given["type"]).strip())
 
 
 R, W = Effect.READ, Effect.WRITE

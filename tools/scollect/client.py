@@ -82,7 +82,8 @@ class ScollectClient:
         response = await self._send(method, path, body, self._token)
         payload = parse_body(response.status_code, response.text) if response.status_code != 401 else None
         if is_auth_failure(response.status_code, payload):
-            # Expired or revoked token: log in again once and retry once. A second refusal is final.
+            # Expired or revoked token (HTTP 401, or the vendor's envelope saying so at HTTP 200): log in again
+            # once and retry once. A second refusal is final.
             await self._login(generation)
             response = await self._send(method, path, body, self._token)
             payload = parse_body(response.status_code, response.text) if response.status_code != 401 else None
@@ -213,7 +214,12 @@ class ScollectClient:
             "Callbacktime": time,
             "Callbackdatemysql": day,
         }
-        return await self._write("POST", "/createCallback", body)
+        result = await self._call("POST", "/createCallback", body, read=False)
+        if result == []:  # the seed's only createCallback error: {"result": {"result": []}}, no message
+            raise VendorNotFound(
+                VENDOR, f"no callback was created for {file_number}: the answer was empty, as for an unknown file number"
+            )
+        return success_message(result)
 
     async def send_email(self, file_numbers: list[str], template: str, update_permissions: bool) -> Any:
         body = {

@@ -56,6 +56,22 @@ class GetAccountArgs(Args):
         ),
     ] = None
 
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, names: list[str] | None) -> list[str] | None:
+        """Every unknown name at once (with suggestions), before anything is sent."""
+        if not names or names == ["*"]:
+            return names
+        problems = []
+        for name in names:
+            try:
+                check_account_field(name)
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ValueError(" ".join(problems))
+        return names
+
 
 class PaymentMethodArgs(Args):
     file_number: FileNumber

@@ -11,7 +11,7 @@ from tools.common.settings import VendorSettings
 
 
 class ScollectSettings(VendorSettings):
-    model_config = SettingsConfigDict(env_prefix="SCOLLECT_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SCOLLECT_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     vendor: ClassVar[str] = "Scollect"
     required: ClassVar[tuple[str, ...]] = ("base_url", "api_key", "pin")
