@@ -193,14 +193,30 @@ def http(name: str, url: str) -> dict[str, Any]:
     return {"mcpServers": {name: {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {TOKEN_PLACEHOLDER}"}}}}
 
 
-def client_config(kind: ClientKind, settings: ServerSettings, *, name: str = "collections", url: str = DEFAULT_HTTP_URL) -> tuple[dict[str, Any], list[str]]:
+def http_url(settings: ServerSettings) -> str:
+    """Where HTTP clients reach this server: COLLECTIONS_MCP_PUBLIC_URL (a proxy's address, say) + /mcp, the
+    same URL the server names in its protected-resource metadata (its default is `serve`'s own address)."""
+    public = settings.public_url.strip().rstrip("/")
+    return f"{public}/mcp" if public else DEFAULT_HTTP_URL
+
+
+def _http_notes(settings: ServerSettings, url: str) -> list[str]:
+    clients = sorted({grant.client for grant in settings.http_tokens})
+    if clients:
+        token = f"Replace {TOKEN_PLACEHOLDER} with the token of one of the clients in COLLECTIONS_MCP_HTTP_TOKENS: {', '.join(clients)}."
+    elif settings.oauth_introspection_url:
+        token = f"Replace {TOKEN_PLACEHOLDER} with an access token from {settings.oauth_issuer or 'your authorization server'}."
+    else:
+        token = (f"Replace {TOKEN_PLACEHOLDER} with a token you configure in COLLECTIONS_MCP_HTTP_TOKENS (none is set yet; "
+                 "see .env.example).")  # fmt: skip
+    return [f"Start the server with `{SCRIPT} serve` (clients reach it at {url}).", token]
+
+
+def client_config(kind: ClientKind, settings: ServerSettings, *, name: str = "collections", url: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """The snippet and notes for the person pasting it (notes go to stderr, so stdout stays pure JSON)."""
     if kind == "http":
-        notes = [
-            f"Start the server with `{SCRIPT} serve` (it listens on {url}).",
-            f"Replace {TOKEN_PLACEHOLDER} with one of the tokens configured in COLLECTIONS_MCP_HTTP_TOKENS.",
-        ]
-        return http(name, url), notes
+        url = url or http_url(settings)
+        return http(name, url), _http_notes(settings, url)
     command = console_script()
     env = launch_env(settings)
     notes = []
@@ -216,7 +232,7 @@ def client_config(kind: ClientKind, settings: ServerSettings, *, name: str = "co
     return (claude_desktop(name, command, env) if kind == "claude-desktop" else vscode(name, command, env)), notes
 
 
-def print_client_config(settings: ServerSettings, kind: ClientKind, name: str, url: str) -> int:
+def print_client_config(settings: ServerSettings, kind: ClientKind, name: str, url: str | None) -> int:
     snippet, notes = client_config(kind, settings, name=name, url=url)
     print(json.dumps(snippet, indent=2))
     for note in notes:

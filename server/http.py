@@ -5,6 +5,11 @@ Authentication uses the SDK's `TokenVerifier` + `AuthSettings`: no token or a wr
 `WWW-Authenticate` (and the protected-resource metadata the SDK serves). What a client may *do* is the
 set of tool effects its token grants: tools outside it are absent from its `tools/list`, and calling one
 is refused by the pipeline's authorization stage (audited with the client's name).
+
+Host headers accepted: loopback names, a concrete bind address, the host of COLLECTIONS_MCP_PUBLIC_URL and
+COLLECTIONS_MCP_HTTP_ALLOWED_HOSTS; a wildcard bind (0.0.0.0) that leaves nothing remote to pass warns at
+startup. Every HTTP request gets a request id (kept from a sane `X-Request-Id`, echoed in the response) that,
+with the client's name, is on every log line the request causes (server/logs.py).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.access import EFFECT_SCOPE, TokenGrant, is_loopback
 from server.logs import current_request, request_context, sane_request_id
-from server.pipeline import Proceed, Refused, ToolCall
+from server.pipeline import Proceed, Refused, ToolCall, caller_of
 from server.registry import EFFECT_META
 from tools.common.spec import Effect
 
@@ -137,14 +142,9 @@ class RequestIds:
 
 
 def _mcp_client_name(ctx: Any) -> str | None:
-    """Who is calling: the bearer token's client, else the name the MCP client gave itself (stdio)."""
-    token = get_access_token()
-    if token is not None:
-        return token.client_id
-    params = getattr(getattr(ctx, "session", None), "client_params", None)
-    info = getattr(params, "client_info", None)
-    name = getattr(info, "name", None)
-    return name if isinstance(name, str) and name else None
+    """Who is calling, exactly as the audit log names it: the bearer token's client, else the name the MCP
+    client declared (stdio), marked as declared."""
+    return caller_of(ctx)[0]
 
 
 class RequestScope:

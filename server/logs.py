@@ -39,7 +39,12 @@ _request: ContextVar[RequestInfo | None] = ContextVar("collections_mcp_request",
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """32 hex characters the scrub leaves alone (a run of nine digits would be masked as an SSN-like number,
+    and the id in the logs would no longer match the one echoed to the client)."""
+    while True:
+        candidate = uuid.uuid4().hex
+        if scrub_text(candidate) == candidate:
+            return candidate
 
 
 def sane_request_id(value: str | None) -> str | None:

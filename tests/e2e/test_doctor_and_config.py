@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 
 from sandbox.runner import RunningSandbox
+from tests.e2e.console import serve_http
 
 pytestmark = pytest.mark.slow
 
@@ -184,6 +187,14 @@ def test_config_http_has_the_url_and_a_bearer_placeholder(tmp_path: Path) -> Non
     assert "COLLECTIONS_MCP_HTTP_TOKENS" in notes
 
 
+def test_config_http_points_at_the_public_url_when_one_is_set(tmp_path: Path) -> None:
+    snippet, notes = config("http", tmp_path, COLLECTIONS_MCP_PUBLIC_URL="https://mcp.agency.test/")
+    assert snippet["mcpServers"]["collections"]["url"] == "https://mcp.agency.test/mcp"
+    assert "https://mcp.agency.test/mcp" in notes
+    result = run(["config", "http", "--url", "https://other.test/mcp"], tmp_path, COLLECTIONS_MCP_PUBLIC_URL="https://mcp.agency.test")
+    assert json.loads(result.stdout)["mcpServers"]["collections"]["url"] == "https://other.test/mcp"
+
+
 def test_config_of_a_half_configured_installation_is_a_configuration_error(tmp_path: Path) -> None:
     result = run(["config", "claude-desktop"], tmp_path, SCOLLECT_BASE_URL="https://api.example.test", SCOLLECT_PIN=PIN)
     assert result.returncode == 2 and "SCOLLECT_API_KEY" in result.stderr
@@ -214,3 +225,52 @@ def test_help_says_what_the_command_does(tmp_path: Path, command: list[str]) -> 
         assert "claude-desktop" in result.stdout and "vscode" in result.stdout and "http" in result.stdout
     else:
         assert "Exit 0" in result.stdout
+
+
+@pytest.mark.anyio
+async def test_the_vscode_snippet_works_as_pasted(tmp_path: Path, sandbox: RunningSandbox) -> None:
+    """Launch what `.vscode/mcp.json` says, with VS Code's input variables filled in (here: the simulator's)."""
+    scollect = sandbox.scollect
+    snippet, _ = config(
+        "vscode", tmp_path, SCOLLECT_BASE_URL=scollect.base_url, SCOLLECT_API_KEY=scollect.api_key, SCOLLECT_PIN=scollect.pin
+    )
+    answers = {"scollect-api-key": scollect.api_key, "scollect-pin": scollect.pin}  # what the person types once
+    assert {entry["id"] for entry in snippet["inputs"]} == set(answers)
+    server = snippet["servers"]["collections"]
+    assert server["type"] == "stdio"
+    env = {}
+    for key, value in server["env"].items():
+        for input_id, answer in answers.items():
+            value = value.replace(f"${{input:{input_id}}}", answer)
+        env[key] = value
+    assert "${input:" not in json.dumps(env)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    params = StdioServerParameters(command=server["command"], args=server["args"], env=env, cwd=str(elsewhere))
+    async with Client(params) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        account = await client.call_tool("scollect_get_account", {"file_number": "R1000"})
+    assert "scollect_get_account" in tools and not {"collect_get_debtor_contacts", "procurios_list_contact_moments"} & tools
+    assert not account.is_error, account.content
+    assert account.structured_content is not None and account.structured_content["file_number"] == "R1000"
+
+
+@pytest.mark.anyio
+async def test_the_http_snippet_works_as_pasted(tmp_path: Path) -> None:
+    """`serve` with a token; the URL and Authorization header come from `config http`, only the token filled in."""
+    token = "helpdesk-token-0123456789abcdef"
+    tokens = json.dumps([{"client": "helpdesk", "token": token, "effects": ["read"]}])
+    settings = {"COLLECTIONS_MCP_SANDBOX": "1", "COLLECTIONS_MCP_HTTP_TOKENS": tokens}
+    async with serve_http(["--port", "0"], clean_env(tmp_path, **settings), tmp_path) as served:
+        public_url = served.url.removesuffix("/mcp")  # what the operator sets once the port is known
+        code, stdout, notes = await run_async(["config", "http"], tmp_path, COLLECTIONS_MCP_PUBLIC_URL=public_url, **settings)
+        assert code == 0, notes
+        assert token not in stdout + notes and "helpdesk" in notes
+        entry = json.loads(stdout)["mcpServers"]["collections"]
+        assert entry["type"] == "http" and entry["url"] == served.url
+        headers = {name: value.replace("<token>", token) for name, value in entry["headers"].items()}
+        http = httpx2.AsyncClient(headers=headers)
+        async with http, Client(streamable_http_client(entry["url"], http_client=http)) as client:  # type: ignore[arg-type]
+            phones = await client.call_tool("scollect_get_phones", {"file_number": "R1000"})
+    assert not phones.is_error, phones.content
+    assert phones.structured_content is not None and phones.structured_content["phones"]

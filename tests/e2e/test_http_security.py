@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,14 +14,19 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from sandbox.http import serve_app
 from server.access import TokenGrant
 from server.app import ServerConfig, build_server
+from server.audit import SqliteAuditLog, audit_path
 from server.cli import check_exposure
 from server.http import build_http_app
+from server.registry import EFFECT_META
 from server.settings import ConfigError
 from tests.conftest import Wire
+from tests.e2e.console import serve_http
+from tests.helpers import text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -44,9 +52,32 @@ async def base_url(server_config: ServerConfig) -> AsyncIterator[str]:
         yield url
 
 
-def client_for(base_url: str, token: str, mode: str = "auto") -> Client:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"})
+class Responses:
+    """What the SDK client's own HTTP client received (status and headers), via an httpx2 event hook."""
+
+    def __init__(self) -> None:
+        self.seen: list[httpx2.Response] = []
+
+    async def __call__(self, response: httpx2.Response) -> None:
+        self.seen.append(response)
+
+
+def client_for(
+    base_url: str, token: str | None, mode: str = "auto", responses: Responses | None = None, **headers: str
+) -> Client:
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    hooks = {"response": [responses]} if responses is not None else {}
+    http = httpx2.AsyncClient(headers=headers, event_hooks=hooks)
     return Client(streamable_http_client(f"{base_url}/mcp", http_client=http), mode=mode)  # type: ignore[arg-type]
+
+
+async def audit_records(state_dir: Path, tool: str) -> list[Any]:
+    audit = SqliteAuditLog(audit_path(state_dir))
+    try:
+        return await audit.query(None, tool, 100)
+    finally:
+        audit.close()
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-real-token-at-all-000000", "Basic abc"])
@@ -60,18 +91,50 @@ async def test_missing_or_wrong_token_is_401_with_www_authenticate(base_url: str
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_limited_token_sees_and_may_use_only_its_effects(base_url: str, wire: Wire, mode: str) -> None:
+@pytest.mark.parametrize("token", [None, "not-a-real-token-at-all-000000"])
+async def test_the_sdk_client_without_a_valid_token_is_turned_away_with_401(
+    base_url: str, wire: Wire, mode: str, token: str | None
+) -> None:
+    responses = Responses()
+    with pytest.raises(ExceptionGroup) as failure:  # what escapes `async with Client(url)`
+        async with client_for(base_url, token, mode, responses) as mcp:
+            await mcp.list_tools()
+    assert failure.group_contains(MCPError)
+    assert responses.seen and {response.status_code for response in responses.seen} == {401}
+    assert all(response.headers["www-authenticate"].startswith("Bearer") for response in responses.seen)
+    assert wire.paths() == []
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_limited_token_sees_and_may_use_only_its_effects(
+    base_url: str, wire: Wire, mode: str, server_config: ServerConfig
+) -> None:
+    async with client_for(base_url, DESK_TOKEN, mode) as mcp:
+        everything = {tool.name: (tool.meta or {}).get(EFFECT_META) for tool in (await mcp.list_tools()).tools}
+    assert {"write", "contact", "money"} <= set(everything.values())
+    refused_calls = {
+        "scollect_add_note": {"file_number": "R1000", "collector_name": "x", "message": "y"},
+        "scollect_send_text": {"file_number": "R1000", "template": "Missed 1"},
+        "scollect_run_payment": {"file_number": "R1012", "amount": "10.00"},
+    }
+    assert {everything[name] for name in refused_calls} == {"write", "contact", "money"}
+
     async with client_for(base_url, IVR_TOKEN, mode) as mcp:
-        names = {tool.name for tool in (await mcp.list_tools()).tools}
-        assert "scollect_get_account" in names
-        assert not {"scollect_add_note", "scollect_send_text", "scollect_update_account_field"} & names
+        listed = {tool.name: (tool.meta or {}).get(EFFECT_META) for tool in (await mcp.list_tools()).tools}
         read = await mcp.call_tool("scollect_get_phones", {"file_number": "R1000"})
-        refused = await mcp.call_tool("scollect_add_note", {"file_number": "R1000", "collector_name": "x", "message": "y"})
+        refused = {name: await mcp.call_tool(name, arguments) for name, arguments in refused_calls.items()}
+    assert set(listed.values()) == {"read"}
+    assert set(listed) == {name for name, effect in everything.items() if effect == "read"}
     assert not read.is_error
-    assert refused.is_error
-    text = refused.content[0].text  # type: ignore[union-attr]
-    assert "Refused by authorization" in text and "client 'ivr' may not use write tools" in text and "403" in text
-    assert "POST /InsertNoteline" not in wire.paths()
+    for name, result in refused.items():
+        effect = everything[name]
+        assert result.is_error, name
+        text = text_of(result)
+        assert "Refused by authorization" in text and f"client 'ivr' may not use {effect} tools" in text
+        assert "403" in text
+        records = await audit_records(server_config.settings.state_dir, name)
+        assert [(r.client_name, r.outcome) for r in records] == [("ivr", "refused:authorization")], name
+    assert wire.paths() == ["GET /getphones/R1000"]
 
 
 async def test_full_token_may_write(base_url: str, wire: Wire) -> None:
@@ -92,6 +155,56 @@ async def test_foreign_origin_and_host_are_rejected(base_url: str) -> None:
     assert host.status_code == 421
 
 
+@pytest.fixture
+async def listed_url(server_config: ServerConfig) -> AsyncIterator[str]:
+    """A server whose operator listed a host name, an any-port host and a browser origin, and set a public URL."""
+    settings = server_config.settings.model_copy(update={
+        "http_tokens": GRANTS,
+        "http_allowed_hosts": ["mcp.agency.test", "10.20.30.40:*"],
+        "http_allowed_origins": ["https://console.agency.test"],
+        "public_url": "https://collections.agency.test",
+    })  # fmt: skip
+    server = build_server(replace(server_config, settings=settings))
+    app = build_http_app(server, settings, "0.0.0.0", 0)
+    async with server.session_manager.run(), serve_app(app) as url:
+        yield url
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "mcp.agency.test"},
+        {"Host": "10.20.30.40:8443"},
+        {"Host": "collections.agency.test"},  # derived from COLLECTIONS_MCP_PUBLIC_URL
+        {"Origin": "https://console.agency.test"},
+        {"Host": "mcp.agency.test", "Origin": "https://console.agency.test"},
+    ],
+)
+async def test_listed_hosts_and_origins_are_accepted(listed_url: str, headers: dict[str, str]) -> None:
+    async with client_for(listed_url, DESK_TOKEN, "legacy", **headers) as mcp:
+        result = await mcp.call_tool("scollect_get_phones", {"file_number": "R1000"})
+    assert not result.is_error, text_of(result)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Host": "evil.example"}, 421),
+        ({"Host": "mcp.agency.test:8443"}, 421),  # a bare name means the default port only
+        ({"Host": "mcp.agency.test.evil.example"}, 421),
+        ({"Origin": "https://evil.example"}, 403),
+        ({"Origin": "http://console.agency.test"}, 403),
+    ],
+)
+async def test_hosts_and_origins_not_listed_are_rejected(listed_url: str, headers: dict[str, str], status: int) -> None:
+    responses = Responses()
+    with pytest.raises(ExceptionGroup) as failure:  # what escapes `async with Client(url)`
+        async with client_for(listed_url, DESK_TOKEN, "legacy", responses, **headers) as mcp:
+            await mcp.list_tools()
+    assert failure.group_contains(MCPError)
+    assert {response.status_code for response in responses.seen} == {status}
+
+
 async def test_oversized_body_is_rejected(base_url: str) -> None:
     headers = HEADERS | {"Authorization": f"Bearer {DESK_TOKEN}"}
     body: dict[str, Any] = INITIALIZE | {"padding": "x" * 10_000}
@@ -107,6 +220,36 @@ def test_non_loopback_without_tokens_is_a_startup_error(server_config: ServerCon
     check_exposure(settings, "127.0.0.1", allow_unauthenticated=False)
     check_exposure(settings, "0.0.0.0", allow_unauthenticated=True)
     check_exposure(settings.model_copy(update={"http_tokens": GRANTS}), "0.0.0.0", allow_unauthenticated=False)
+
+
+def console_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    prefixes = ("SCOLLECT_", "COLLECT_", "BILLING_CARE_", "PROCURIOS_", "COLLECTIONS_MCP_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+    tokens = json.dumps([{"client": "ivr", "token": IVR_TOKEN, "effects": ["read"]}])
+    return env | {"COLLECTIONS_MCP_SANDBOX": "1", "COLLECTIONS_MCP_STATE_DIR": str(tmp_path / "state"),
+                  "COLLECTIONS_MCP_HTTP_TOKENS": tokens} | extra  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("allowed_hosts", [None, "mcp.agency.test"])
+async def test_a_wildcard_bind_that_no_remote_host_can_pass_warns_at_startup(tmp_path: Path, allowed_hosts: str | None) -> None:
+    extra = {"COLLECTIONS_MCP_HTTP_ALLOWED_HOSTS": allowed_hosts} if allowed_hosts else {}
+    async with serve_http(["--host", "0.0.0.0", "--port", "0"], console_env(tmp_path, **extra), tmp_path) as served:
+        startup = served.stderr_json()  # every line up to "... at URL": JSON
+        port = served.url.rsplit(":", 1)[1].split("/")[0]
+        headers = HEADERS | {"Authorization": f"Bearer {IVR_TOKEN}"}
+        async with httpx.AsyncClient() as http:
+            remote = await http.post(f"http://127.0.0.1:{port}/mcp", json=INITIALIZE, headers=headers | {"Host": f"10.1.2.3:{port}"})
+            local = await http.post(f"http://127.0.0.1:{port}/mcp", json=INITIALIZE, headers=headers)
+    warnings = [line["message"] for line in startup if line["level"] == "warning"]
+    assert local.status_code == 200
+    assert remote.status_code == 421  # what the warning is about: a Host header clients on the network send
+    if allowed_hosts is None:
+        (warning,) = warnings
+        assert "every remote client gets 421" in warning
+        assert "COLLECTIONS_MCP_HTTP_ALLOWED_HOSTS=" in warning and "COLLECTIONS_MCP_PUBLIC_URL" in warning
+    else:
+        assert warnings == []
 
 
 def test_token_grants_are_validated_and_never_echoed() -> None:

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 from anyio.abc import Process
-from anyio.streams.text import TextReceiveStream
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 from sandbox.http import serve_app
 from server.app import ServerConfig, build_server
+from tests.e2e.console import ANNOUNCEMENT, SCRIPT, serve_http
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-SCRIPT = str(Path(sys.executable).with_name("collections-mcp"))
 
 
 def sandbox_env(tmp_path: Path) -> dict[str, str]:
@@ -28,43 +28,53 @@ def sandbox_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 async def test_stdio_console_script_serves_the_sandbox(tmp_path: Path) -> None:
+    """stdout carries nothing but MCP; the server's lines go to stderr as JSON, each request's with its id."""
     params = StdioServerParameters(
         command=SCRIPT, args=["serve", "--transport", "stdio"], env=sandbox_env(tmp_path), cwd=str(tmp_path)
     )
-    async with Client(params) as client:
-        names = {tool.name for tool in (await client.list_tools()).tools}
-        assert "scollect_get_account" in names
-        result = await client.call_tool("scollect_get_account", {"file_number": "R1000"})
-    assert not result.is_error
+    client_side = Records()  # the SDK's stdio client logs every stdout line that is not a JSON-RPC message
+    logging.getLogger("mcp.client.stdio").addHandler(client_side)
+    stderr_path = tmp_path / "stderr.log"
+    try:
+        with stderr_path.open("w") as stderr:
+            async with Client(stdio_client(params, errlog=stderr)) as client:
+                names = {tool.name for tool in (await client.list_tools()).tools}
+                assert "scollect_get_account" in names
+                result = await client.call_tool("scollect_get_account", {"file_number": "R1000"})
+                second = await client.call_tool("scollect_get_phones", {"file_number": "R1000"})
+    finally:
+        logging.getLogger("mcp.client.stdio").removeHandler(client_side)
+    assert not result.is_error and not second.is_error
     assert result.structured_content is not None and result.structured_content["file_number"] == "R1000"
+    assert not [r.getMessage() for r in client_side.records if r.levelno >= logging.WARNING]
+
+    lines = [json.loads(line) for line in stderr_path.read_text().splitlines() if line.strip()]  # JSON, every one
+    assert all(isinstance(entry, dict) and {"time", "level", "message"} <= set(entry) for entry in lines)
+    assert "speaking MCP on stdio" in lines[0]["message"]
+    calls = {entry["tool"]: entry for entry in lines if entry.get("logger") == "collections_mcp.calls"}
+    get_account, get_phones = calls["scollect_get_account"], calls["scollect_get_phones"]
+    assert get_account["request_id"] and get_phones["request_id"]
+    assert get_account["request_id"] != get_phones["request_id"]
+    # No token on stdio: the name the SDK client declared, marked so (as in the audit log).
+    assert get_account["client"] == get_phones["client"] == "mcp (declared)"
 
 
 @pytest.fixture
 async def http_server(tmp_path: Path) -> AsyncIterator[tuple[str, Process]]:
-    process = await anyio.open_process(
-        [SCRIPT, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", "0"],
-        env=sandbox_env(tmp_path),
-        cwd=str(tmp_path),
-    )
-    try:
-        assert process.stderr is not None
-        lines = TextReceiveStream(process.stderr)
-        seen = ""
-        with anyio.fail_after(30):
-            async for chunk in lines:
-                seen += chunk
-                if "MCP streamable HTTP at " in seen:
-                    break
-        first_line = seen.split("MCP streamable HTTP at ", 1)
-        assert "sandbox mode" in first_line[0]
-        url = first_line[1].split()[0]
-        yield url, process
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            with anyio.fail_after(15):
-                await process.wait()
+    async with serve_http(["--host", "127.0.0.1", "--port", "0"], sandbox_env(tmp_path), tmp_path) as served:
+        announcement = served.stderr_json()[-1]["message"]
+        assert "sandbox mode" in announcement.split(ANNOUNCEMENT, 1)[0]
+        yield served.url, served.process
 
 
 async def test_http_console_script_announces_sandbox_and_serves(http_server: tuple[str, Process]) -> None:
