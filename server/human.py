@@ -12,19 +12,27 @@ travels:
   by the SDK), and the client's retry carries the answer. A duplicate retry of an answered round is
   recognised by the question number and does not answer twice.
 
-A conversation whose person stops answering times out in the vendor code's own `ask` timeout; server
-shutdown cancels every live conversation, so no vendor job is left running.
+Nothing waits for ever. A question the client never answers (the person walked away, or the client
+stopped at its own limit of input rounds: the SDK `Client` allows `input_required_max_rounds`, 10 by
+default, and then raises without telling the server) expires after the registry's `idle_timeout`
+(default 600 s, the SDK's lifetime of a sealed `request_state`: no later retry could be accepted anyway).
+Expiry cancels the conversation, so the vendor code unwinds (a Collect! plan closes its socket and Collect!
+rolls the job back). Vendor code may time out sooner with its own `ask` timeout. An outcome (result or
+error) no round picked up is kept for `idle_timeout` too, so a late retry still sees why the conversation
+ended. Server shutdown cancels every live conversation.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar, cast
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -40,10 +48,13 @@ from mcp.types.version import is_version_at_least
 from tools.common.human import Answer, Ask, HumanUnavailable, Progress, Question
 
 T = TypeVar("T")
+log = logging.getLogger("collections_mcp.human")
 
 MODERN_ERA = "2026-07-28"
 # How long one round waits for the vendor's next question (or the end) before asking the client to retry.
 ROUND_WAIT_SECONDS = 120.0
+# How long a question (or an outcome) waits for the client's next round: the SDK's request_state lifetime.
+IDLE_TIMEOUT_SECONDS = 600.0
 
 
 class InputRequired(Exception):
@@ -65,7 +76,10 @@ class _Event:
 
 @dataclass
 class Conversation:
-    """One live conversation of the 2026 era, held between rounds."""
+    """One live conversation of the 2026 era, held between rounds.
+
+    `current` is what the client must see next: the question waiting for an answer, or the outcome
+    ("done" / "failed"). Rounds are serialised by `lock`; the vendor coroutine runs in `main`."""
 
     id: str
     label: str
@@ -75,55 +89,92 @@ class Conversation:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     progress: Progress | None = None
+    expired: bool = False
 
     def __post_init__(self) -> None:
-        self._events_tx, self._events_rx = anyio.create_memory_object_stream[_Event](1)
-        self._answers_tx, self._answers_rx = anyio.create_memory_object_stream[Answer](1)
+        self._changed = anyio.Event()  # set (and replaced) whenever `current` changes
+        self._answered = anyio.Event()
+        self._answer: Answer | None = None
+        self._outcome_taken = anyio.Event()
 
     async def main(self, run: Callable[[Ask, Progress], Awaitable[Any]]) -> None:
-        with self.scope:
-            try:
-                value = await run(self._ask, self._report)
-            except anyio.get_cancelled_exc_class():
-                raise
-            except Exception as exc:
-                self.registry.forget(self.id)
-                await self._events_tx.send(_Event("failed", error=exc))
-                return
+        try:
+            with self.scope:
+                try:
+                    outcome = _Event("done", value=await run(self._ask, self._report))
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except Exception as exc:
+                    outcome = _Event("failed", error=exc)
+                self._show(outcome)
+                # Kept for a round to pick up; nobody coming back within the idle time ends it anyway.
+                with anyio.move_on_after(self.registry.idle_timeout):
+                    await self._outcome_taken.wait()
+        finally:  # however it ends (outcome, expiry, cancellation, shutdown): gone from the registry
             self.registry.forget(self.id)
-            await self._events_tx.send(_Event("done", value=value))
-        self.registry.forget(self.id)
+
+    def _show(self, event: _Event | None) -> None:
+        self.current = event
+        self._changed.set()
+        self._changed = anyio.Event()
 
     async def _ask(self, question: Question) -> Answer:
         self.seq += 1
-        await self._events_tx.send(_Event("question", seq=self.seq, question=question))
-        return await self._answers_rx.receive()
+        self._answer, self._answered = None, anyio.Event()
+        self._show(_Event("question", seq=self.seq, question=question))
+        with anyio.move_on_after(self.registry.idle_timeout):
+            await self._answered.wait()
+        if self._answer is None:
+            # The client never came back with an answer (abandoned, or its round limit reached): end the
+            # conversation. Cancelling (not raising) makes sure the vendor code cannot swallow it: it unwinds.
+            log.warning("conversation %s (%s) expired waiting for answer %d", self.id, self.label, self.seq)
+            self.expire()
+            await anyio.lowlevel.checkpoint()
+            raise TimeoutError(f"no answer within {self.registry.idle_timeout:g} s")  # only inside a shield
+        return self._answer
 
     async def _report(self, progress: float, total: float | None, message: str | None) -> None:
         if self.progress is not None:
             await self.progress(progress, total, message)
 
-    async def next_event(self) -> _Event | None:
-        """The pending question, or the next event; None if nothing happened within a round's wait."""
-        if self.current is None:
-            with anyio.move_on_after(ROUND_WAIT_SECONDS):
-                self.current = await self._events_rx.receive()
+    async def next_event(self, wait_seconds: float = ROUND_WAIT_SECONDS) -> _Event | None:
+        """The pending question or the outcome; None if nothing happened within a round's wait."""
+        with anyio.move_on_after(wait_seconds):
+            while self.current is None:
+                await self._changed.wait()
         return self.current
 
-    async def answer(self, answer: Answer) -> None:
-        self.current = None
-        await self._answers_tx.send(answer)
+    def answer(self, seq: int, answer: Answer) -> bool:
+        """Answer question `seq` if it is the one waiting; False for a stale or duplicate round."""
+        current = self.current
+        if current is None or current.kind != "question" or current.seq != seq or self._answer is not None:
+            return False
+        self._answer = answer
+        self._show(None)
+        self._answered.set()
+        return True
+
+    def outcome_taken(self) -> None:
+        self.registry.forget(self.id)
+        self._outcome_taken.set()
+
+    def expire(self) -> None:
+        self.expired = True
+        self.cancel()
 
     def cancel(self) -> None:
+        self.registry.forget(self.id)
         self.scope.cancel()
 
 
 class Conversations:
     """The registry of 2026-era conversations; lives in the MCP lifespan and its task group."""
 
-    def __init__(self, task_group: TaskGroup) -> None:
+    def __init__(self, task_group: TaskGroup, *, idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> None:
         self._task_group = task_group
         self._live: dict[str, Conversation] = {}
+        # Read at every wait, so it may be changed on a running registry.
+        self.idle_timeout = idle_timeout
 
     def start(self, run: Callable[[Ask, Progress], Awaitable[Any]], label: str) -> Conversation:
         conversation = Conversation(id=uuid.uuid4().hex, label=label, registry=self)
@@ -139,6 +190,7 @@ class Conversations:
 
     @property
     def live(self) -> int:
+        """How many conversations are still held (running, or holding an outcome for a round to pick up)."""
         return len(self._live)
 
     def cancel_all(self) -> None:
@@ -211,10 +263,12 @@ class McpHumanChannel:
             conversation.progress = self._progress
             try:
                 if state is not None:
-                    await self._take_answer(conversation, int(state.get("seq", 0)))
+                    self._take_answer(conversation, int(state.get("seq", 0)))
                 event = await conversation.next_event()
             finally:
                 conversation.progress = None
+            if event is not None and event.kind != "question":
+                conversation.outcome_taken()
         if event is None or event.kind == "question":
             if event is not None and event.question is not None and event.question.url and not self.opens_urls():
                 conversation.cancel()  # nobody can answer it: end the conversation rather than leave it waiting
@@ -224,15 +278,12 @@ class McpHumanChannel:
             raise event.error
         return cast(T, event.value)
 
-    async def _take_answer(self, conversation: Conversation, seq: int) -> None:
-        current = conversation.current
+    def _take_answer(self, conversation: Conversation, seq: int) -> None:
         # Only the round that asked the pending question may answer it: a duplicate retry of an
         # earlier round (its response was lost) just gets the current question again.
-        if current is None or current.kind != "question" or current.seq != seq:
-            return
         response = (self._ctx.input_responses or {}).get(f"q{seq}")
         if isinstance(response, ElicitResult):
-            await conversation.answer(Answer(action=response.action, content=dict(response.content or {})))
+            conversation.answer(seq, Answer(action=response.action, content=dict(response.content or {})))
 
     def _ask_client(self, conversation: Conversation, event: _Event | None) -> NoReturn:
         if event is None:  # the vendor is still working: let the client come back for the next question

@@ -24,8 +24,8 @@ returns the staged record without inserting, 0 inserts as given, 2-4 also fill t
 
 Test hooks on `app.state`: store, config, request_log (HTTP requests and websocket handshakes, the latter as
 GET /websocket or GET / with status 101 or 403), faults, latency (from `sandbox.http.instrument`),
-tokens (`expire_all()`), logins (count), websocket_messages, plan_faults (`drop_socket_after_prompts`),
-sockets (open websockets by id).
+tokens (`expire_all()`), logins (count), websocket_messages, plan_faults (see `PlanFaults`), sockets (open
+websockets by id), activity (`wait_quiet()`: every socket closed and every plan ended; `outcomes` of the runs).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -49,10 +50,12 @@ from sandbox.collect.demo_data import FORMS
 from sandbox.collect.plans import (
     PLANS,
     RECORD_TYPES,
+    Activity,
     Job,
     PlanCancelled,
     PlanFailed,
     PlanFaults,
+    PlanOutcome,
     PlanRun,
     Socket,
     WebSocketMessage,
@@ -81,13 +84,21 @@ def _failure(status: int, message: str) -> JSONResponse:
     return _answer({"message": message}, status)
 
 
+async def _cancel_on_hang_up(request: Request, plan: anyio.CancelScope) -> None:
+    """End a running plan when its caller hangs up the runplan POST (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        continue
+    plan.cancel()
+
+
 def build_collect_app(
     store: CollectStore, config: CollectSandboxConfig | None = None, *, clock: Callable[[], float] = time.time
 ) -> Starlette:
     """The simulator over `store`; `clock` (epoch seconds) drives token expiry and the plans' dates."""
     settings = config or CollectSandboxConfig()
     tokens = TokenRegistry(ttl_seconds=settings.token_ttl_seconds, clock=clock)
-    sockets: dict[str, Socket] = {}
+    activity = Activity()
+    sockets = activity.sockets
     messages: list[WebSocketMessage] = []
     plan_faults = PlanFaults()
 
@@ -314,21 +325,42 @@ def build_collect_app(
         job = Job(socket, new_job_id(), lambda: settings.prompt_timeout_seconds) if socket else None
         run = PlanRun(code=code, database=database, record_type=record_type, rowid=rowid, operator=session.op_id,
                       now=now(), job=job, faults=plan_faults)  # fmt: skip
+        run_id = job.id if job is not None else new_job_id()
+        outcome = PlanOutcome(code, record_type, rowid, job.id if job else None, "failed", 499, "the caller hung up")
+        activity.running[run_id] = run
         if job is not None:
             job.socket.jobs[job.id] = job
+        unexpected: Exception | None = None  # a simulator bug: raised outside the task group, unwrapped
         try:
-            if job is not None:
-                await job.socket.send(job.envelope("start"))
-            await plan.run(run)
-        except PlanCancelled:
-            return _answer({"message": f"Contact plan {code} was cancelled; its changes were rolled back"})
-        except PlanFailed as exc:
-            raise ApiError(exc.status, f"{exc.message}; contact plan {code} was rolled back") from None
+            with anyio.CancelScope() as plan_scope:
+                async with anyio.create_task_group() as watch:
+                    watch.start_soon(_cancel_on_hang_up, request, plan_scope)
+                    try:
+                        if job is not None:
+                            await job.socket.send(job.envelope("start"))
+                        await plan.run(run)
+                        database.apply(run.work)  # the one transaction: only a completed plan commits
+                        outcome.outcome, outcome.status, outcome.message = "completed", 200, ""
+                    except PlanCancelled:
+                        message = f"Contact plan {code} was cancelled; its changes were rolled back"
+                        outcome.outcome, outcome.status, outcome.message = "cancelled", 200, message
+                    except PlanFailed as exc:
+                        outcome.status, outcome.message = exc.status, f"{exc.message}; contact plan {code} was rolled back"
+                    except Exception as exc:
+                        unexpected = exc
+                        outcome.status, outcome.message = 500, f"simulator error {type(exc).__name__}"
+                    finally:
+                        watch.cancel_scope.cancel()
         finally:
             if job is not None:
                 job.socket.jobs.pop(job.id, None)
-        database.apply(run.work)
-        return _answer({})
+            activity.running.pop(run_id, None)
+            activity.finished(outcome)
+        if unexpected is not None:
+            raise unexpected
+        if outcome.outcome == "failed":
+            raise ApiError(outcome.status, outcome.message)
+        return _answer({"message": outcome.message} if outcome.message else {})
 
     # -- websocket ---------------------------------------------------------------------------------------
 
@@ -348,6 +380,7 @@ def build_collect_app(
         await ws.accept()
         socket = Socket(new_websocket_id(), database.name, ws.send_text, ws.close, messages)
         sockets[socket.id] = socket
+        activity.changed()
         try:
             # PlanFailed here means the connection broke under us: it ends like a disconnect.
             with contextlib.suppress(PlanFailed):
@@ -364,6 +397,7 @@ def build_collect_app(
         finally:
             socket.mark_closed()
             sockets.pop(socket.id, None)
+            activity.changed()
 
     app = Starlette(
         routes=[
@@ -387,5 +421,6 @@ def build_collect_app(
     app.state.websocket_messages = messages
     app.state.plan_faults = plan_faults
     app.state.sockets = sockets
+    app.state.activity = activity
     instrument(app, latency_seconds=settings.latency_seconds)
     return app

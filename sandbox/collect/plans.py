@@ -17,14 +17,20 @@ form definition (UI Forms endpoint) and `data` the submitted fields, merged over
 "Coming Soon" for the other two, so this simulator decides: `string` and `date` prompts carry "message" and
 "buttons": ["OK", "Cancel"]; the answer is {"jobid", "button": 0, "data": {"value": "..."}} (button 1
 cancels); a date value must be YYYY-MM-DD, and a malformed one fails the plan (status 400, rolled back)
-rather than re-asking, because the docs make date validation the client's job.
+rather than re-asking, because the docs make date validation the client's job. Since those two shapes are
+undocumented, a client must not count on the buttons: the fault `value_prompt_without_buttons` sends one
+without "buttons"; then the answer is {"jobid", "button": 0, "data": {"value"}} and, with no cancel
+button, the only way to decline is to close the socket (abort).
 
 A run's writes are staged and reach SQLite in one transaction when the plan completes: a cancel button, a
 closed websocket, a prompt left unanswered for `prompt_timeout_seconds`, an invalid answer or a prompting
 plan started without a websocket-id leave the database as it was ("rolled back", as the docs put it).
 Outcomes of the runplan POST: completed {"status": 200}; cancelled at a prompt {"status": 200, "message":
 "...cancelled..."} (the docs define no response body; the message is the simulator's); failures carry their
-status (400 bad request or websocket, 404 unknown plan or record, 408 prompt timeout) and a message.
+status (400 bad request or websocket, 404 unknown plan or record, 408 prompt timeout, 500 the fault
+`http_error_after_prompts`) and a message. A caller that hangs up the runplan POST while the plan runs ends
+the plan too (rolled back; outcome status 499): nothing is left running for nobody. `Activity` (on `app.state.activity`) lets tests wait, without polling, until every socket
+is closed and every plan has ended, and lists each plan's outcome.
 """
 
 from __future__ import annotations
@@ -69,10 +75,73 @@ class WebSocketMessage:
 
 @dataclass
 class PlanFaults:
-    """Misbehaviour planned by tests. `drop_socket_after_prompts = n`: the server closes the socket of the next
-    plan run instead of sending its prompt number n + 1 (0 drops before the first prompt). Used once."""
+    """Misbehaviour planned by tests; each is used once, by the next plan run it applies to.
+
+    - `drop_socket_after_prompts = n`: the server closes the socket instead of sending prompt n + 1 (0 drops
+      before the first prompt); the plan fails at once (400, rolled back).
+    - `silent_drop_after_prompts = n`: the server sends prompt n + 1, then closes the socket without the plan
+      noticing: the plan waits for its answer until its prompt timeout or until the caller hangs up the
+      runplan POST (a server that has not seen the disconnect yet). Rolled back either way.
+    - `http_error_after_prompts = n`: after n answered prompts the plan fails on the server's side with
+      HTTP 500 while the socket stays open (rolled back).
+    - `value_prompt_without_buttons = True`: the next string or date prompt carries no "buttons".
+    """
 
     drop_socket_after_prompts: int | None = None
+    silent_drop_after_prompts: int | None = None
+    http_error_after_prompts: int | None = None
+    value_prompt_without_buttons: bool = False
+
+    def clear(self) -> None:
+        self.drop_socket_after_prompts = self.silent_drop_after_prompts = self.http_error_after_prompts = None
+        self.value_prompt_without_buttons = False
+
+
+@dataclass
+class PlanOutcome:
+    """How one plan run ended: "completed" (committed), "cancelled" or "failed" (both rolled back)."""
+
+    code: str
+    record_type: str
+    rowid: int
+    jobid: str | None
+    outcome: Literal["completed", "cancelled", "failed"]
+    status: int
+    message: str = ""
+
+
+class Activity:
+    """Open websockets and running plans, for tests: wait until a condition holds without polling or sleeps."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, Socket] = {}
+        self.running: dict[str, PlanRun] = {}  # by a run id (the job id when the run has a socket)
+        self.outcomes: list[PlanOutcome] = []
+        self._changed: anyio.Event | None = None
+
+    def changed(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    def finished(self, outcome: PlanOutcome) -> None:
+        self.outcomes.append(outcome)
+        self.changed()
+
+    @property
+    def quiet(self) -> bool:
+        return not self.sockets and not self.running
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Return once `condition()` holds; it is checked again at every change (socket or plan)."""
+        while not condition():
+            if self._changed is None:
+                self._changed = anyio.Event()
+            await self._changed.wait()
+
+    async def wait_quiet(self) -> None:
+        """Until every websocket is closed and every plan has ended."""
+        await self.wait_until(lambda: self.quiet)
 
 
 def new_websocket_id() -> str:
@@ -97,6 +166,7 @@ class Socket:
         self._log = log
         self._lock = anyio.Lock()
         self.closed = False
+        self.silent = False  # closed by a silent-drop fault: waiting jobs are not told
         self.jobs: dict[str, Job] = {}
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -123,10 +193,12 @@ class Socket:
 
     def mark_closed(self) -> None:
         self.closed = True
-        for job in list(self.jobs.values()):
-            job.wake()
+        if not self.silent:
+            for job in list(self.jobs.values()):
+                job.wake()
 
-    async def drop(self) -> None:
+    async def drop(self, *, silently: bool = False) -> None:
+        self.silent = self.silent or silently
         self.mark_closed()
         async with self._lock:
             await self._close()
@@ -155,11 +227,13 @@ class Job:
     def envelope(self, kind: str) -> dict[str, Any]:
         return {"websocket-id": self.socket.id, "jobid": self.id, "type": kind}
 
-    async def ask(self, prompt: dict[str, Any]) -> dict[str, Any]:
+    async def ask(self, prompt: dict[str, Any], *, then_drop_silently: bool = False) -> dict[str, Any]:
         self._event = anyio.Event()
         self._reply = None
         self._waiting = True
         await self.socket.send(self.envelope("prompt") | prompt)
+        if then_drop_silently:
+            await self.socket.drop(silently=True)
         timeout = self._timeout()
         with anyio.move_on_after(timeout) as scope:
             await self._event.wait()
@@ -215,12 +289,19 @@ class PlanRun:
     async def _prompt(self, prompt: dict[str, Any]) -> dict[str, Any]:
         if self.job is None:
             raise PlanFailed(400, f"Contact plan {self.code} prompts and needs a websocket-id")
-        drop_after = self.faults.drop_socket_after_prompts
+        faults = self.faults
+        if faults.http_error_after_prompts is not None and self.answered >= faults.http_error_after_prompts:
+            faults.http_error_after_prompts = None
+            raise PlanFailed(500, "Internal Server Error")
+        drop_after = faults.drop_socket_after_prompts
         if drop_after is not None and self.answered >= drop_after:
-            self.faults.drop_socket_after_prompts = None
+            faults.drop_socket_after_prompts = None
             await self.job.socket.drop()
             raise PlanFailed(400, "The Web Socket closed during the plan")
-        reply = await self.job.ask(prompt)
+        silent = faults.silent_drop_after_prompts is not None and self.answered >= faults.silent_drop_after_prompts
+        if silent:
+            faults.silent_drop_after_prompts = None
+        reply = await self.job.ask(prompt, then_drop_silently=silent)
         self.answered += 1
         return reply
 
@@ -232,10 +313,16 @@ class PlanRun:
 
     async def text(self, subtype: Literal["string", "date"], message: str) -> str | None:
         """The value typed, or None for Cancel."""
-        reply = await self._prompt({"subtype": subtype, "message": message, "buttons": _OK_CANCEL})
-        if _button_index(reply, len(_OK_CANCEL)) == 1:
-            await self._ack()
-            return None
+        if self.faults.value_prompt_without_buttons:
+            self.faults.value_prompt_without_buttons = False
+            reply = await self._prompt({"subtype": subtype, "message": message})
+            if reply.get("button", 0) != 0:
+                raise PlanFailed(400, f"A {subtype} prompt without buttons is answered with button 0")
+        else:
+            reply = await self._prompt({"subtype": subtype, "message": message, "buttons": _OK_CANCEL})
+            if _button_index(reply, len(_OK_CANCEL)) == 1:
+                await self._ack()
+                return None
         data = reply.get("data")
         value = data.get("value") if isinstance(data, dict) else None
         if not isinstance(value, str):

@@ -69,7 +69,7 @@ async def sim(served: tuple[Starlette, str]) -> AsyncIterator[Sim]:
     app, url = served
     app.state.store.reset()
     app.state.websocket_messages.clear()
-    app.state.plan_faults.drop_socket_after_prompts = None
+    app.state.plan_faults.clear()
     app.state.config.prompt_timeout_seconds = WAIT
     async with httpx.AsyncClient(base_url=url, timeout=WAIT * 2) as http:
         login = await http.post("/api/v1/auth/login", json={"op_id": "OWN", "op_password": "own"})
@@ -440,3 +440,100 @@ async def test_every_message_is_recorded_with_its_direction(sim: Sim, socket: So
     log = [(entry.direction, entry.message.get("type", "answer")) for entry in sim.app.state.websocket_messages]
     assert log == [("sent", "key"), ("sent", "start"), ("sent", "prompt"), ("received", "answer"), ("sent", "end")]
     assert all(entry.websocket_id == socket.id for entry in sim.app.state.websocket_messages)
+
+
+# ---------------------------------------------------------------------------------------------- faults, activity
+
+
+async def test_value_prompt_without_buttons_is_answered_with_button_0(sim: Sim, socket: Socket) -> None:
+    sim.app.state.plan_faults.value_prompt_without_buttons = True
+    async with anyio.create_task_group() as tasks:
+        pending = start_plan(tasks, sim, "STR", 201, socket.id)
+        await socket.expect("start")
+        prompt = await socket.expect("prompt")
+        assert prompt["subtype"] == "string" and "buttons" not in prompt
+        await socket.answer_and_ack(prompt, 0, {"value": "Typed without buttons"})
+        assert_ok(await pending.result())
+    assert [note["no_text"] for note in sim.db.notes(201)] == ["Typed without buttons"]
+    assert sim.app.state.plan_faults.value_prompt_without_buttons is False  # used once
+
+
+async def test_value_prompt_without_buttons_has_no_cancel_button(sim: Sim, socket: Socket) -> None:
+    sim.app.state.plan_faults.value_prompt_without_buttons = True
+    async with anyio.create_task_group() as tasks:
+        pending = start_plan(tasks, sim, "DAT", 201, socket.id)
+        await socket.expect("start")
+        prompt = await socket.expect("prompt")
+        await socket.answer(prompt["jobid"], 1, {"value": "2031-01-01"})
+        response = await pending.result()
+    assert response.status_code == 400 and "without buttons is answered with button 0" in response.json()["message"]
+    assert sim.db.contacts(201) == []
+
+
+async def test_http_error_after_prompts_fails_the_plan_with_500_and_rolls_back(sim: Sim, socket: Socket) -> None:
+    sim.app.state.plan_faults.http_error_after_prompts = 1
+    async with anyio.create_task_group() as tasks:
+        pending = start_plan(tasks, sim, "MANY", 201, socket.id)
+        await socket.expect("start")
+        await socket.answer_and_ack(await socket.expect("prompt"), 0)
+        response = await pending.result()
+    assert response.status_code == 500
+    assert response.json()["message"] == "Internal Server Error; contact plan MANY was rolled back"
+    assert sim.db.contacts(201) == []
+    [outcome] = sim.app.state.activity.outcomes[-1:]
+    assert (outcome.outcome, outcome.status, outcome.code, outcome.rowid) == ("failed", 500, "MANY", 201)
+
+
+async def test_silent_drop_leaves_the_plan_waiting_until_the_caller_hangs_up(sim: Sim, socket: Socket) -> None:
+    """The socket closes under a waiting prompt but the plan does not notice; hanging up the runplan POST
+    ends it (rolled back), so nothing is left running."""
+    sim.app.state.plan_faults.silent_drop_after_prompts = 0
+    activity = sim.app.state.activity
+    outcomes = len(activity.outcomes)
+    async with anyio.create_task_group() as tasks:
+        pending = start_plan(tasks, sim, "YN", 201, socket.id)
+        await socket.expect("start")
+        await socket.expect("prompt")
+        with pytest.raises(ConnectionClosed):
+            await socket.next()
+        with anyio.fail_after(WAIT):
+            await activity.wait_until(lambda: not activity.sockets)
+        assert len(activity.outcomes) == outcomes and len(activity.running) == 1  # still waiting for its answer
+        tasks.cancel_scope.cancel()  # hang up the POST
+    with anyio.fail_after(WAIT):
+        await activity.wait_quiet()
+    assert pending.response is None  # hung up: no answer was read
+    assert activity.outcomes[outcomes].outcome == "failed" and activity.outcomes[outcomes].status == 499
+    assert sim.db.contacts(201) == []
+
+
+async def test_hanging_up_the_runplan_post_ends_the_plan_and_rolls_back(sim: Sim, socket: Socket) -> None:
+    activity = sim.app.state.activity
+    outcomes = len(activity.outcomes)
+    async with anyio.create_task_group() as tasks:
+        start_plan(tasks, sim, "OKC", 201, socket.id)
+        await socket.expect("start")
+        await socket.expect("prompt")
+        tasks.cancel_scope.cancel()
+    with anyio.fail_after(WAIT):
+        await activity.wait_until(lambda: not activity.running)
+    assert activity.outcomes[outcomes].message == "the caller hung up"
+    assert sim.db.notes(201) == []  # OKC's note, staged before its prompt
+
+
+async def test_activity_lists_outcomes_and_becomes_quiet(sim: Sim) -> None:
+    activity = sim.app.state.activity
+    outcomes = len(activity.outcomes)
+    async with connect(sim.ws_url(), additional_headers=sim.headers) as connection:
+        socket = Socket(connection, json.loads(await connection.recv())["message"])
+        assert socket.id in activity.sockets and not activity.quiet
+        async with anyio.create_task_group() as tasks:
+            pending = start_plan(tasks, sim, "OKC", 202, socket.id)
+            await socket.expect("start")
+            await socket.answer_and_ack(await socket.expect("prompt"), 1)
+            assert (await pending.result()).status_code == 200
+    with anyio.fail_after(WAIT):
+        await activity.wait_quiet()
+    outcome = activity.outcomes[outcomes]
+    assert (outcome.code, outcome.record_type, outcome.rowid, outcome.outcome) == ("OKC", "debtor", 202, "cancelled")
+    assert outcome.jobid and "rolled back" in outcome.message

@@ -386,7 +386,8 @@ class CollectClient:
         record_type: str,
         rowid: int,
         websocket_id: str,
-        timeout: float,  # noqa: ASYNC109 - the HTTP read timeout of a request that stays open for the whole plan
+        timeout: float,  # noqa: ASYNC109 - the HTTP read timeout of a request that stays open for the whole plan;
+        # math.inf when the caller bounds the wait itself (tools/collect/plan.py: a deadline moved by progress)
     ) -> dict[str, Any]:
         """POST runplan; the request stays open while the plan runs. The parsed body ({} when empty)."""
         if record_type not in RECORD_TYPES:

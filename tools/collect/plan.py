@@ -7,15 +7,27 @@ One websocket per run (its own `key`), the `runplan` POST in flight while the pr
     <- {"type": "start", "jobid"}   <- {"type": "prompt", ...} -> ask a person -> {"jobid", "button", "data"?}
     <- {"type": "end"} (the plan continues) ... the POST returns: the plan is finished.
 
-Declining a prompt presses its Cancel button when it has one; otherwise the job is aborted by closing
-the socket. Either way Collect! rolls back everything the plan changed. Every wait is bounded by
-COLLECT_PROMPT_TIMEOUT; any failure closes the socket and cancels the POST, so nothing is left running.
+Declining a prompt presses its Cancel button when it has one; otherwise (a button prompt without a cancel
+label, a string or date prompt without buttons) the job is aborted by closing the socket. Either way
+Collect! rolls back everything the plan changed.
+
+Every wait is bounded. Each websocket message and each person's answer: COLLECT_PROMPT_TIMEOUT (T). The
+runplan POST legitimately stays open as long as the plan runs, prompts included, so neither the per-request
+COLLECT_TIMEOUT_SECONDS nor any fixed read timeout fits it; instead it may stay open only while the plan
+makes progress: its deadline is 2 x T after the last message from Collect! or answer sent (one T for
+Collect!'s next message plus one for a person's answer). The reader's own waits (at most T each) fail
+first with clearer errors; the POST deadline is the bound for anything else that could stall (a blocked
+send or progress notification). Any failure or cancellation closes the socket (shielded, so even a
+cancelled run, e.g. an expired conversation, closes it) and cancels the POST, so nothing is left running
+and Collect! rolls the plan back.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -107,7 +119,10 @@ def _declined(run: _Run, msg: dict[str, Any], labels: list[str], exchange: Promp
 
 
 async def _ask_value(run: _Run, msg: dict[str, Any], ask: Ask, number: int, kind: str) -> tuple[dict[str, Any] | None, PromptExchange]:
-    labels = [str(label) for label in msg.get("buttons") or ["OK", "Cancel"]]
+    # The docs say "Coming Soon" for string and date prompts; our reply shape is {"jobid", "button", "data":
+    # {"value"}} with the first non-cancel button (0 when the prompt has no buttons). No buttons means no
+    # cancel button, so a decline aborts the job (see sandbox/collect/plans.py for the shape we assume).
+    labels = [str(label) for label in msg.get("buttons") or []]
     text = str(msg.get("message") or ("Enter a date" if kind == "date" else "Enter a value"))
     exchange = PromptExchange(number=number, kind=kind, message=text)
     proceed = next((index for index, label in enumerate(labels) if not _CANCEL.match(label)), 0)
@@ -127,7 +142,7 @@ async def _ask_value(run: _Run, msg: dict[str, Any], ask: Ask, number: int, kind
             except ValueError:
                 prefix = f"'{value}' is not a date in YYYY-MM-DD form. "
                 continue
-        exchange.answer = labels[proceed] if proceed < len(labels) else "OK"
+        exchange.answer = labels[proceed] if proceed < len(labels) else None
         exchange.values = {"value": value}
         return {"jobid": msg["jobid"], "button": proceed, "data": {"value": value}}, exchange
     raise VendorError(VENDOR, f"no valid date after {_DATE_ATTEMPTS} tries; the plan was stopped and rolled back")
@@ -178,7 +193,9 @@ async def _receive(ws: ClientConnection, wait_seconds: float) -> dict[str, Any]:
         with anyio.fail_after(wait_seconds):
             raw = await ws.recv()
     except TimeoutError:
-        raise VendorUnavailable(VENDOR, f"no websocket message within {wait_seconds:g} s; the plan was stopped") from None
+        raise VendorUnavailable(
+            VENDOR, f"no websocket message within {wait_seconds:g} s; the plan was stopped and Collect! rolled it back"
+        ) from None
     except ConnectionClosed:
         raise VendorUnavailable(
             VENDOR, "Collect! closed the websocket in the middle of the plan, so Collect! rolled the plan back"
@@ -210,16 +227,26 @@ async def _open_socket(client: CollectClient, open_seconds: float) -> ClientConn
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+async def _close(ws: ClientConnection) -> None:
+    """Close the socket even inside a cancelled scope (an expired conversation, server shutdown): a socket
+    left open would keep Collect!'s job waiting. The close handshake is bounded by the connection's own
+    close_timeout."""
+    with anyio.CancelScope(shield=True):
+        await ws.close()
+
+
 async def _conversation(client: CollectClient, args: RunPlanArgs, ask: Ask, progress: Progress) -> PlanRun:
     settings = client.settings
     timeout = settings.prompt_timeout
     run = _Run(args=args)
     ws = await _open_socket(client, min(timeout, 15))
-    async with ws:
+    try:
         key = await _receive(ws, min(timeout, 15))
         if key.get("type") != "key" or not key.get("message"):
             raise VendorError(VENDOR, "the websocket did not start with its key message")
         await _drive(client, ws, str(key["message"]), run, ask, progress, timeout)
+    finally:
+        await _close(ws)
     status: Literal["completed", "cancelled"] = "cancelled" if run.cancelled else "completed"
     message = (
         "The plan was cancelled at a prompt; Collect! rolled back every change this plan made."
@@ -236,40 +263,56 @@ async def _drive(client: CollectClient, ws: ClientConnection, websocket_id: str,
     timeout = wait_seconds
     failure: BaseException | None = None
     post_error: BaseException | None = None
-    plan_finished = anyio.Event()
+    plan_finished = anyio.Event()  # the POST ended: answered, failed or cancelled
+    post_answered = False  # the POST ended with Collect!'s answer (or an error), not by our cancelling it
     reader = anyio.CancelScope()
+    window = 2 * wait_seconds  # see the module docstring
+    stall = anyio.CancelScope(deadline=anyio.current_time() + window)  # moved on by every sign of progress
+
+    def progressed() -> None:
+        stall.deadline = anyio.current_time() + window
 
     async def post() -> None:
-        nonlocal post_error
+        nonlocal post_error, post_answered
         try:
-            await client.run_plan(args.plan, args.record_type, args.rowid, websocket_id, timeout=timeout * 100)
+            # No fixed HTTP read timeout fits a request that is open for the whole plan: `stall` bounds it.
+            await client.run_plan(args.plan, args.record_type, args.rowid, websocket_id, timeout=math.inf)
+            post_answered = True
         except Exception as exc:
             post_error = exc
+            post_answered = True
         finally:
             plan_finished.set()
             reader.cancel()
 
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(post)
-        await progress(0, None, f"plan {args.plan} started")
-        with reader:
-            try:
-                await _read_prompts(client, ws, websocket_id, run, ask, progress, timeout)
-            except Exception as exc:  # recorded, re-raised outside the task group (no exception groups)
-                failure = exc
-        if not plan_finished.is_set():
-            tasks.cancel_scope.cancel()  # aborted or failed: stop waiting on the POST; closing the socket rolls back
+    with stall:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(post)
+            await progress(0, None, f"plan {args.plan} started")
+            with reader:
+                try:
+                    await _read_prompts(client, ws, websocket_id, run, ask, progress, timeout, progressed)
+                except Exception as exc:  # recorded, re-raised outside the task group (no exception groups)
+                    failure = exc
+            if not plan_finished.is_set():
+                tasks.cancel_scope.cancel()  # aborted or failed: stop waiting on the POST; closing the socket rolls back
     if failure is not None:
         raise failure
+    if stall.cancelled_caught and not post_answered:
+        raise VendorUnavailable(
+            VENDOR, f"contact plan {args.plan} made no progress for {window:g} s (twice COLLECT_PROMPT_TIMEOUT); "
+            "it was stopped and Collect! rolled it back",
+        )
     if post_error is not None and not run.cancelled:
         raise post_error
 
 
 async def _read_prompts(client: CollectClient, ws: ClientConnection, websocket_id: str, run: _Run,
-                        ask: Ask, progress: Progress, wait_seconds: float) -> None:
+                        ask: Ask, progress: Progress, wait_seconds: float, progressed: Callable[[], None]) -> None:
     timeout = wait_seconds
     while True:
         message = await _receive(ws, timeout)
+        progressed()
         if message.get("websocket-id") not in (None, websocket_id):
             continue  # another job's message on a shared stream
         kind = message.get("type")
@@ -294,7 +337,14 @@ async def _read_prompts(client: CollectClient, ws: ClientConnection, websocket_i
             if reply is None:  # declined and no cancel button: abort the job by closing the socket
                 await ws.close()
                 return
-            await ws.send(json.dumps(reply))
+            try:
+                await ws.send(json.dumps(reply))
+                progressed()
+            except ConnectionClosed:
+                raise VendorUnavailable(
+                    VENDOR, f"Collect! closed the websocket before the answer to prompt {number} could be sent, "
+                    "so Collect! rolled the plan back",
+                ) from None
             await progress(number, None, f"prompt {number} answered")
 
 

@@ -21,7 +21,7 @@ DATABASE_HEADER = "x-collect-database"
 
 
 class CollectSettings(VendorSettings):
-    model_config = SettingsConfigDict(env_prefix="COLLECT_", env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="COLLECT_", env_file=".env", extra="ignore", env_ignore_empty=True, populate_by_name=True)
 
     vendor: ClassVar[str] = "Collect!"
     required: ClassVar[tuple[str, ...]] = ("base_url", "operator_id", "operator_password")
