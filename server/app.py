@@ -140,7 +140,7 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
                 await stack.enter_async_context(capture.serving())
             # Entered last, exited first: conversations end before the clients and the page they use close.
             async with anyio.create_task_group() as background:
-                conversations = Conversations(background)
+                conversations = Conversations(background, idle_timeout=settings.conversation_idle_seconds)
                 state = ServerState(clients=clients, clock=config.clock, conversations=conversations)
                 probes.state = state
                 try:

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import re
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -141,16 +142,28 @@ def _reachable_url(settings: ServerSettings, host: str, port: int) -> str:
 
 
 async def _serve(settings: ServerSettings, transport: str, host: str, port: int) -> None:
+    # Imported here: `--help`, `tools`, `config` and `audit` should not pay for the MCP SDK and uvicorn.
+    from server.runtime import listening_socket
+
+    # HTTP: bound first (a busy port is a plain configuration error, before any simulator starts), so the server
+    # knows the URL its clients use (the payment page is served there too).
+    sock = listening_socket(host, port) if transport == "http" else None
+    try:
+        await _serve_on(settings, transport, host, sock)
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+async def _serve_on(settings: ServerSettings, transport: str, host: str, sock: socket.socket | None) -> None:
+    """Serve until stopped: stdio when `sock` is None, else streamable HTTP on the bound `sock`."""
     import uvicorn
 
-    # Imported here: `--help`, `tools`, `config` and `audit` should not pay for the MCP SDK and uvicorn.
     from server.app import build_server
     from server.http import build_http_app, host_check_warning, install_request_scope
-    from server.runtime import GracefulServer, listening_socket, resolved_config
+    from server.runtime import GracefulServer, resolved_config
 
     async with resolved_config(settings) as (config, sandbox):
-        # HTTP: bound first, so the server knows the URL its clients use (the payment page is served there too).
-        sock = listening_socket(host, port) if transport == "http" else None
         if sock is not None:
             config = dataclasses.replace(config, http_url=_reachable_url(settings, host, sock.getsockname()[1]))
         server = build_server(config)
@@ -163,25 +176,22 @@ async def _serve(settings: ServerSettings, transport: str, host: str, port: int)
             install_request_scope(server)  # every MCP request's log lines get a request id and the client name
             await server.run_stdio_async()
             return
-        app = build_http_app(server, settings, host, port)
+        assert sock is not None
+        bound = sock.getsockname()[1]
+        app = build_http_app(server, settings, host, bound)
         warning = host_check_warning(host, settings.http_allowed_hosts, settings.public_url)
         if warning is not None:
             announce(warning, logging.WARNING)
         uv_config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, log_config=None,
+            app, host=host, port=bound, log_level="warning", access_log=False, log_config=None,
             timeout_graceful_shutdown=5,  # after draining: open streams (idle SSE) get this long to close
         )  # fmt: skip
         # Bound before announcing, so "MCP ... at URL" on stderr means the URL accepts connections now.
-        assert sock is not None
-        bound = sock.getsockname()[1]
         url = f"http://{f'[{host}]' if ':' in host else host}:{bound}/mcp"
         # The URL is followed by a space: scripts read it as the word after "MCP streamable HTTP at ".
         announce(f"collections-mcp {package_version()}: {mode} [{vendors}]; MCP streamable HTTP at {url} (ready)",
                  transport="http", url=url)  # fmt: skip
-        try:
-            await GracefulServer(uv_config, config.drain, settings.shutdown_grace_seconds).serve(sockets=[sock])
-        finally:
-            sock.close()
+        await GracefulServer(uv_config, config.drain, settings.shutdown_grace_seconds).serve(sockets=[sock])
 
 
 async def _sandbox_only() -> None:

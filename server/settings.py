@@ -97,6 +97,12 @@ class ServerSettings(BaseSettings):
         validation_alias="COLLECTIONS_MCP_IDEMPOTENCY_WINDOW",
         description="Seconds an identical write/contact/money/destructive call is replayed instead of re-sent.",
     )
+    conversation_idle_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="2026-07-28 clients: how long a call waiting for a person's next answer is kept between rounds "
+        "before it is cancelled (a Collect! plan then rolls back).",
+    )
     idempotency_wait_seconds: float = Field(
         default=30.0,
         gt=0,

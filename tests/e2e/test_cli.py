@@ -90,3 +90,16 @@ def test_sandbox_command_prints_urls_and_demo_credentials_that_work(tmp_path: Pa
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
+
+
+def test_a_busy_port_is_a_configuration_error_not_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run(["serve", "--port", str(port)], tmp_path)
+    assert done.returncode == 2
+    assert f"configuration error: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr and "sandbox mode" not in done.stderr  # nothing was started
