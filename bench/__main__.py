@@ -40,10 +40,13 @@ async def _run(selected: set[str], *, quick: bool, latency_ms: float) -> list[Ro
     results: dict[str, list[Row]] = {}
     latency_bound = [name for name in ("overhead", "fanout", "compact", "prompts") if name in selected]
     if latency_bound:
-        async with procs.sandbox(latency_ms) as sandbox, procs.our_server(sandbox) as server:
+        async with procs.sandbox(latency_ms) as sandbox, procs.our_server(sandbox) as server, procs.bare_server() as bare:
             for name in latency_bound:
                 _say(f"bench: {name} (vendor latency {latency_ms:g} ms) ...")
-                module = {"overhead": overhead, "fanout": fanout, "compact": compact, "prompts": prompts}[name]
+                if name == "overhead":
+                    results[name] = await overhead.run(sandbox, server, quick=quick, bare=bare)
+                    continue
+                module = {"fanout": fanout, "compact": compact, "prompts": prompts}[name]
                 results[name] = await module.run(sandbox, server, quick=quick)
     if "throughput" in selected:
         _say("bench: throughput and memory (vendor latency 0) ...")

@@ -4,6 +4,8 @@ is what our server adds to a realistic vendor round trip. Both protocol eras are
 
 from __future__ import annotations
 
+from typing import Any
+
 from mcp import Client
 
 from bench.common import Row, alternate, percentile, ratio
@@ -11,13 +13,35 @@ from bench.procs import Sandbox, Server
 from bench.vendor import scollect
 
 FILE_NUMBER = "R1000"
+
+
+async def _sdk_floor(bare: Server, vendor: Any, *, warmup: int, runs: int) -> Row:
+    """What any server built on the SDK pays before doing anything: the same Client calling a bare SDK server's
+    echo tool, plus the vendor request made directly. Informational: it shows how much of the 1.10x budget the
+    SDK's own round trip already takes (see bench/README.md)."""
+    async with Client(bare.url) as client:
+
+        async def floor() -> None:
+            await client.call_tool("echo", {"text": "R1000"})
+            await vendor.request("GET", f"/getaccount/{FILE_NUMBER}")
+
+        async def direct() -> None:
+            await vendor.request("GET", f"/getaccount/{FILE_NUMBER}")
+
+        floor_ms, base_ms = await alternate(floor, direct, warmup=warmup, runs=runs)
+    ours, base = percentile(floor_ms, 50), percentile(base_ms, 50)
+    return Row(name="SDK floor p50 (bare SDK echo + the vendor request)", ours=ours, baseline=base, unit="ms",
+               ratio=ratio(ours, base), target="(shown)", ok=None,
+               details={"sdk_round_trip_ms_p50": ours - base, "runs": runs})  # fmt: skip
 ERAS = {"2026-07-28": "auto", "2025-11-25": "legacy"}  # label -> Client(mode=...)
 
 
-async def run(sandbox: Sandbox, server: Server, *, quick: bool) -> list[Row]:
+async def run(sandbox: Sandbox, server: Server, *, quick: bool, bare: Server | None = None) -> list[Row]:
     runs, warmup = (60, 10) if quick else (200, 20)
     rows: list[Row] = []
     async with scollect(sandbox) as vendor:
+        if bare is not None:
+            rows.append(await _sdk_floor(bare, vendor, warmup=warmup, runs=runs))
 
         async def direct() -> None:
             await vendor.request("GET", f"/getaccount/{FILE_NUMBER}")
