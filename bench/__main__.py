@@ -62,15 +62,16 @@ async def _run(selected: set[str], *, quick: bool, latency_ms: float) -> list[Ro
 
 
 def _update_readme(rows: list[Row], stamp: str, quick: bool) -> None:
-    readme = HERE / "README.md"
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"{readme} has no {README_START} ... {README_END} markers")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
+    """The table between the markers, in bench/README.md and in the project README."""
     note = f"Measured {stamp} on {platform.node() or 'this machine'} ({'--quick' if quick else 'full run'}):"
     block = "\n".join([README_START, "", note, "", *markdown_table(rows), "", README_END])
-    readme.write_text(head + block + tail)
+    for readme in (HERE / "README.md", HERE.parent / "README.md"):
+        text = readme.read_text()
+        if README_START not in text or README_END not in text:
+            raise SystemExit(f"{readme} has no {README_START} ... {README_END} markers")
+        head, rest = text.split(README_START, 1)
+        _, tail = rest.split(README_END, 1)
+        readme.write_text(head + block + tail)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,8 @@ from typing import Any
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
+from sandbox.procurios.store import SEED_RECIPIENT, SEED_SENDER
+
 
 def text_of(result: CallToolResult) -> str:
     """Every text block of a result, as the LLM reads it."""
@@ -37,3 +39,16 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+# The seed's POST example (a ContactMomentPhone from 1516 to 429000) as procurios_create_contact_moment arguments.
+PROCURIOS_SEED_CALL: dict[str, Any] = {
+    "type": "ContactMomentPhone",
+    "subject": "Retention call",
+    "date_time": "2018-11-13T20:20:39+02:00",
+    "sender_id": SEED_SENDER,
+    "recipients": [SEED_RECIPIENT],
+    "fields": {"contents": "We had a good call and the person decided to stay a member"},
+    "action_code": 2,
+    "reference": "MyRefernce0123",
+}

@@ -17,7 +17,7 @@ from sandbox.http import RecordedRequest, serve_app
 from sandbox.procurios.app import RECIPIENTS_UNAVAILABLE, SENDER_UNAVAILABLE, build_procurios_app
 from sandbox.procurios.config import DEMO_TOKEN, MEDIA_TYPE, ProcuriosSandboxConfig
 from sandbox.procurios.store import SEED_MOMENT, SEED_RECIPIENT, SEED_SENDER, UNKNOWN_RELATION, ProcuriosStore
-from tests.helpers import Clock
+from tests.helpers import PROCURIOS_SEED_CALL, Clock
 from tools.common.errors import InvalidArgument, VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
 from tools.procurios.client import ProcuriosClient
 from tools.procurios.models import ContactMomentDraft
@@ -40,30 +40,11 @@ SEED_BODY: dict[str, Any] = {
 }
 
 
-SEED_ARGUMENTS: dict[str, Any] = {
-    "type": "ContactMomentPhone",
-    "subject": "Retention call",
-    "date_time": "2018-11-13T20:20:39+02:00",
-    "sender_id": SEED_SENDER,
-    "recipients": [SEED_RECIPIENT],
-    "fields": {"contents": "We had a good call and the person decided to stay a member"},
-    "action_code": 2,
-    "reference": "MyRefernce0123",
-}
+SEED_ARGUMENTS: dict[str, Any] = PROCURIOS_SEED_CALL
 
 
 def seed_draft(**changes: Any) -> ContactMomentDraft:
-    values: dict[str, Any] = {
-        "type": "ContactMomentPhone",
-        "subject": "Retention call",
-        "date_time": "2018-11-13T20:20:39+02:00",
-        "sender_id": SEED_SENDER,
-        "recipients": [SEED_RECIPIENT],
-        "fields": {"contents": "We had a good call and the person decided to stay a member"},
-        "action_code": 2,
-        "reference": "MyRefernce0123",
-    }
-    return ContactMomentDraft.model_validate(values | changes)
+    return ContactMomentDraft.model_validate(SEED_ARGUMENTS | changes)
 
 
 @dataclass

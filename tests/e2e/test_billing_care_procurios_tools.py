@@ -26,7 +26,7 @@ from sandbox.procurios.config import DEMO_TOKEN, ProcuriosSandboxConfig
 from sandbox.procurios.store import SEED_RECIPIENT, SEED_SENDER, UNKNOWN_RELATION, ProcuriosStore
 from server.app import ServerConfig, build_server
 from server.settings import ServerSettings
-from tests.helpers import Clock, failed, text_of
+from tests.helpers import PROCURIOS_SEED_CALL, Clock, failed, text_of
 from tools.billing_care.settings import BillingCareSettings
 from tools.procurios.settings import ProcuriosSettings
 
@@ -297,17 +297,7 @@ async def test_create_the_seeds_phone_call(mcp: Client, vendors: Vendors) -> Non
     data = await ok(
         mcp,
         "procurios_create_contact_moment",
-        {
-            "type": "ContactMomentPhone",
-            "subject": "Retention call",
-            "date_time": "2018-11-13T20:20:39+02:00",
-            "sender_id": SEED_SENDER,
-            "recipients": [SEED_RECIPIENT],
-            "fields": {"contents": "We had a good call and the person decided to stay a member"},
-            "action_code": 2,
-            "reference": "MyRefernce0123",
-            "tag_ids": [3],
-        },
+        PROCURIOS_SEED_CALL | {"tag_ids": [3]},
     )
     assert data["type"] == "ContactMomentPhone"
     stored = vendors.procurios.store.stored(data["contact_moment_id"])

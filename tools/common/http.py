@@ -17,6 +17,7 @@ from tools.common.errors import VendorUnavailable
 T = TypeVar("T")
 
 READ_ATTEMPTS = 3
+MAX_VENDOR_CONNECTIONS = 100
 
 # The HTTP statuses vendors answered while a tool call ran (for the audit log), shared with the call's subtasks.
 _VENDOR_STATUSES: ContextVar[list[int] | None] = ContextVar("vendor_statuses", default=None)
@@ -42,7 +43,9 @@ def _tls_context() -> ssl.SSLContext:
 def pooled_client(base_url: str, timeout_seconds: float, **kwargs: object) -> httpx.AsyncClient:
     """One keep-alive pool per vendor per server; every request has a timeout."""
     timeout = httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    # Keep-alive for every connection the pool may open: with fewer, a burst (an IVR's concurrent calls) closes
+    # and reopens TCP connections on every request (measured by bench/throughput.py: connect/close churn).
+    limits = httpx.Limits(max_connections=MAX_VENDOR_CONNECTIONS, max_keepalive_connections=MAX_VENDOR_CONNECTIONS)
     kwargs.setdefault("verify", _tls_context())
     return httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, limits=limits, **kwargs)  # type: ignore[arg-type]
 
