@@ -16,6 +16,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from sandbox.http import serve_app
+from sandbox.runner import RunningSandbox
 from server.app import ServerConfig, build_server
 from tests.e2e.console import ANNOUNCEMENT, SCRIPT, serve_http
 
@@ -138,3 +139,45 @@ async def test_a_draining_server_refuses_new_calls(server_config: ServerConfig) 
         refused = await client.call_tool("scollect_get_phones", {"file_number": "R1000"})
     assert refused.is_error
     assert "shutting down" in refused.content[0].text  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_shutdown_cancels_a_plan_still_waiting_on_a_person_and_collect_rolls_back(
+    server_config: ServerConfig, sandbox: RunningSandbox, mode: str
+) -> None:
+    """Past the grace period the server stops with a Collect! plan mid-prompt: the plan is cancelled (Collect!
+    rolls its changes back) and nothing is left running at the vendor."""
+    from mcp.types import ElicitResult
+
+    activity = sandbox.collect.app.state.activity
+    database = sandbox.collect.store.database()
+    notes_before = len(database.notes(204))
+    finished_before = len(activity.outcomes)
+    asked = anyio.Event()
+
+    async def absent_person(context: object, params: object) -> ElicitResult:
+        asked.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    server = build_server(server_config)
+    app = server.streamable_http_app(streamable_http_path="/mcp")
+    with anyio.fail_after(20):
+        async with serve_app(app) as base_url, anyio.create_task_group() as callers:
+            async with server.session_manager.run():
+
+                async def call() -> None:
+                    async with Client(f"{base_url}/mcp", mode=mode, elicitation_callback=absent_person) as client:  # type: ignore[arg-type]
+                        await client.call_tool(
+                            "collect_run_contact_plan", {"plan": "OKC", "record_type": "debtor", "rowid": 204}
+                        )
+
+                callers.start_soon(call)
+                await asked.wait()  # the plan has written its note and waits on the prompt
+            # The MCP side is gone (shutdown past the grace period); the caller gives up too.
+            callers.cancel_scope.cancel()
+        await activity.wait_until(lambda: len(activity.outcomes) > finished_before and activity.quiet)
+    (outcome,) = activity.outcomes[finished_before:]
+    assert (outcome.code, outcome.rowid) == ("OKC", 204) and outcome.outcome in ("cancelled", "failed")
+    assert len(database.notes(204)) == notes_before  # OKC's note, written before its prompt, was rolled back
+    assert activity.sockets == {} and activity.running == {}
