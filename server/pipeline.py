@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
 
+import pydantic_core
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
@@ -245,7 +246,7 @@ class PolicyPipeline:
         except BaseException as exc:
             raise _as_tool_error(spec, call, exc) from None
         structured = scrub(result.model_dump(mode="json", exclude_none=True))
-        text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+        text = pydantic_core.to_json(structured).decode()  # compact, UTF-8 kept; faster than json.dumps
         content = [TextContent(type="text", text=text)]
         content += [TextContent(type="text", text=scrub_text(note)) for note in call.notes]
         meta = {"collections-mcp/replayed": True} if call.replayed else None
