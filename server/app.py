@@ -35,6 +35,8 @@ from tools.common.spec import AnySpec, Toolset
 
 log = logging.getLogger("collections_mcp.server")
 
+IDENTITY_LOCKOUT_FILE = "identity-lockout.sqlite3"
+
 SERVER_NAME = "collections-mcp"
 
 BASE_INSTRUCTIONS = (
@@ -133,7 +135,10 @@ def build_server(config: ServerConfig) -> MCPServer[ServerState]:
         async with AsyncExitStack() as stack:
             clients: dict[str, Any] = {}
             for toolset in in_use:
-                clients[toolset.name] = await stack.enter_async_context(toolset.open_client(config.vendors[toolset.name]))
+                vendor = config.vendors[toolset.name]
+                if isinstance(vendor, AccountsSettings):  # its identity-check lockout lives with our state
+                    vendor = vendor.model_copy(update={"lockout_file": settings.state_dir / IDENTITY_LOCKOUT_FILE})
+                clients[toolset.name] = await stack.enter_async_context(toolset.open_client(vendor))
             if page_base is not None:
                 await stack.enter_async_context(capture.mounted(page_base))  # the secure payment-details page
             elif any(spec.capture for _, spec in selected):

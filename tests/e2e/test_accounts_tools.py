@@ -376,6 +376,24 @@ async def test_failed_checks_are_rate_limited_per_account(mcp: Client, sandbox: 
     assert again["verified"] is True and again["attempts_remaining"] == 1  # two failures are still in the window
 
 
+async def test_the_lockout_survives_a_restart_and_holds_across_servers(
+    sandbox: RunningSandbox, accounts_config: ServerConfig
+) -> None:
+    """Failures are kept under the state directory: a restarted server (or a second one sharing the directory)
+    still refuses to compare until the window has passed."""
+    given = identity_of(sandbox, "R1002")
+    wrong = "0000" if given["ssn_last4"] != "0000" else "1111"
+    async with Client(build_server(accounts_config)) as first:
+        for _ in range(3):
+            await ok(first, "accounts_verify_identity", {"file_number": "R1002", "ssn_last4": wrong})
+    async with Client(build_server(accounts_config)) as restarted, Client(build_server(accounts_config)) as other:
+        for mcp in (restarted, other):
+            locked = await ok(mcp, "accounts_verify_identity", {"file_number": "R1002", **given})
+            assert locked["locked"] is True and locked["verified"] is False and locked["retry_at"]
+        fresh = await ok(restarted, "accounts_verify_identity", {"file_number": "R1003", "zip": "00000"})
+        assert fresh["locked"] is False  # only that account
+
+
 async def test_identity_checks_are_audited_with_what_happened(
     mcp: Client, sandbox: RunningSandbox, accounts_config: ServerConfig
 ) -> None:

@@ -7,6 +7,7 @@ settings (real or sandbox) so its client can open its own pooled connection. Bui
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +29,9 @@ class AccountsSettings(VendorSettings):
     required: ClassVar[tuple[str, ...]] = ()
 
     scollect: ScollectSettings | None = Field(default=None, exclude=True)
+    # Set by the server (never from the environment): where failed identity checks are kept, under its state
+    # directory, so the lockout survives restarts and holds across processes. None: in memory.
+    lockout_file: Path | None = Field(default=None, exclude=True)
     scollect_timezone: str = Field(
         default="UTC",
         description="IANA zone Scollect writes attempt dates and times in (the simulator and Flask's GMT use UTC).",

@@ -197,7 +197,7 @@ async def verify_identity(ctx: Ctx, args: m.VerifyIdentityArgs) -> m.IdentityChe
     Failed checks are limited per account (3 per 15 minutes by default); when locked nothing is compared
     and `retry_at` says when to try again. Do not tell the caller which detail was wrong."""
     lockout, number = ctx.client.lockout, args.file_number
-    admission = lockout.reserve(number, _now(ctx))
+    admission = await lockout.reserve(number, _now(ctx))
     if not admission.allowed:
         return m.IdentityCheck(
             file_number=number, verified=False, locked=True, ssn_last4="not_checked", date_of_birth="not_checked",
@@ -215,7 +215,7 @@ async def verify_identity(ctx: Ctx, args: m.VerifyIdentityArgs) -> m.IdentityChe
         }
         failed = "mismatch" in checks.values()
     finally:
-        after = lockout.release(number, _now(ctx), failed=failed)
+        after = await lockout.release(number, _now(ctx), failed=failed)
     verified = not failed and "match" in checks.values()
     if verified:
         message = "Identity verified."
