@@ -1,0 +1,46 @@
+"""Tool-schema snapshots: every tool's public definition, as a client's `tools/list` shows it, is committed.
+
+One JSON file per tool under tests/toolsnaps/ (name, title, description, input and output schema,
+annotations, `_meta`). A tool that changes without its snapshot being refreshed fails here, and so does a tool
+without a snapshot or a snapshot without a tool: the schemas are our public API, so every change to them is a
+visible, reviewed diff. Refresh on purpose with `UPDATE_TOOLSNAPS=1 make test` (or pytest on this file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+pytestmark = pytest.mark.anyio
+
+SNAPSHOTS = Path(__file__).resolve().parent.parent / "toolsnaps"
+UPDATE = os.environ.get("UPDATE_TOOLSNAPS", "").lower() in ("1", "true", "yes")
+
+
+def _render(tool: dict[str, Any]) -> str:
+    return json.dumps(tool, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+async def test_every_tool_matches_its_committed_snapshot(mcp: Client) -> None:
+    listed = (await mcp.list_tools()).tools
+    assert len(listed) >= 40, "the sandbox server offers every vendor's tools"
+    current = {tool.name: _render(tool.model_dump(mode="json", by_alias=True, exclude_none=True)) for tool in listed}
+    if UPDATE:
+        SNAPSHOTS.mkdir(exist_ok=True)
+        for stale in SNAPSHOTS.glob("*.json"):
+            if stale.stem not in current:
+                stale.unlink()
+        for name, text in current.items():
+            (SNAPSHOTS / f"{name}.json").write_text(text, encoding="utf-8")
+    committed = {path.stem: path.read_text(encoding="utf-8") for path in SNAPSHOTS.glob("*.json")}
+    missing = sorted(set(current) - set(committed))
+    orphaned = sorted(set(committed) - set(current))
+    changed = sorted(name for name in set(current) & set(committed) if current[name] != committed[name])
+    assert not missing, f"tools without a snapshot (run with UPDATE_TOOLSNAPS=1 and commit tests/toolsnaps/): {missing}"
+    assert not orphaned, f"snapshots of tools that no longer exist (UPDATE_TOOLSNAPS=1 removes them): {orphaned}"
+    assert not changed, f"tools changed without their snapshot being refreshed (UPDATE_TOOLSNAPS=1): {changed}"
