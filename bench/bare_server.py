@@ -13,10 +13,10 @@ import anyio
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 
-from server.http import build_http_app
-from server.logs import configure_logging
-from server.runtime import listening_socket
-from server.settings import ServerSettings
+from collections_mcp.server.http import build_http_app
+from collections_mcp.server.logs import configure_logging
+from collections_mcp.server.runtime import listening_socket
+from collections_mcp.server.settings import ServerSettings
 
 
 def bare_server() -> MCPServer:

@@ -15,9 +15,9 @@ import anyio
 import anyio.to_thread
 from pydantic import SecretStr
 
-from sandbox.runner import RunningSandbox, run_sandbox
-from server.runtime import sandbox_config, sandbox_vendor_settings
-from server.settings import ServerSettings
+from collections_mcp.sandbox.runner import RunningSandbox, run_sandbox
+from collections_mcp.server.runtime import sandbox_config, sandbox_vendor_settings
+from collections_mcp.server.settings import ServerSettings
 
 
 def server_env(sandbox: RunningSandbox) -> dict[str, str]:

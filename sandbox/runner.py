@@ -13,19 +13,19 @@ from typing import ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 
-from sandbox.billing_care.app import build_billing_care_app
-from sandbox.billing_care.config import BillingCareSandboxConfig
-from sandbox.billing_care.store import BillingCareStore
-from sandbox.collect.app import build_collect_app
-from sandbox.collect.config import CollectSandboxConfig
-from sandbox.collect.store import CollectStore
-from sandbox.http import serve_app
-from sandbox.procurios.app import build_procurios_app
-from sandbox.procurios.config import ProcuriosSandboxConfig
-from sandbox.procurios.store import ProcuriosStore
-from sandbox.scollect.app import build_scollect_app
-from sandbox.scollect.config import ScollectSandboxConfig
-from sandbox.scollect.store import ScollectStore
+from collections_mcp.sandbox.billing_care.app import build_billing_care_app
+from collections_mcp.sandbox.billing_care.config import BillingCareSandboxConfig
+from collections_mcp.sandbox.billing_care.store import BillingCareStore
+from collections_mcp.sandbox.collect.app import build_collect_app
+from collections_mcp.sandbox.collect.config import CollectSandboxConfig
+from collections_mcp.sandbox.collect.store import CollectStore
+from collections_mcp.sandbox.http import serve_app
+from collections_mcp.sandbox.procurios.app import build_procurios_app
+from collections_mcp.sandbox.procurios.config import ProcuriosSandboxConfig
+from collections_mcp.sandbox.procurios.store import ProcuriosStore
+from collections_mcp.sandbox.scollect.app import build_scollect_app
+from collections_mcp.sandbox.scollect.config import ScollectSandboxConfig
+from collections_mcp.sandbox.scollect.store import ScollectStore
 
 
 class SandboxConfig(BaseModel):

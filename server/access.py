@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from tools.common.spec import Effect
+from collections_mcp.tools.common.spec import Effect
 
 EFFECT_SCOPE = "effect:"
 

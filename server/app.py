@@ -14,24 +14,24 @@ from mcp.server.mcpserver import MCPServer
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.audit import AuditStage, AuditUnlistedToolCalls, SqliteAuditLog, audit_path
-from server.compliance import ComplianceStage
-from server.confirmation import ConfirmationStage
-from server.drain import Drain
-from server.http import AuthorizationStage, HideUngrantedTools, auth_settings, token_verifier
-from server.human import Conversations
-from server.idempotency import IdempotencyStage, IdempotencyStore, idempotency_path
-from server.payments import CaptureService, CaptureStage, check_page_url
-from server.pipeline import CallLog, PolicyPipeline, ServerState, Stage
-from server.prompts import UnknownPromptIsInvalidParams, register_prompts
-from server.redaction import scrub_text
-from server.registry import build_tool, select_specs
-from server.settings import TOOLSETS, ConfigError, ServerSettings
-from server.version import package_version
-from tools.accounts.settings import AccountsSettings
-from tools.common.errors import VendorError
-from tools.common.settings import VendorSettings
-from tools.common.spec import AnySpec, Toolset
+from collections_mcp.server.audit import AuditStage, AuditUnlistedToolCalls, SqliteAuditLog, audit_path
+from collections_mcp.server.compliance import ComplianceStage
+from collections_mcp.server.confirmation import ConfirmationStage
+from collections_mcp.server.drain import Drain
+from collections_mcp.server.http import AuthorizationStage, HideUngrantedTools, auth_settings, token_verifier
+from collections_mcp.server.human import Conversations
+from collections_mcp.server.idempotency import IdempotencyStage, IdempotencyStore, idempotency_path
+from collections_mcp.server.payments import CaptureService, CaptureStage, check_page_url
+from collections_mcp.server.pipeline import CallLog, PolicyPipeline, ServerState, Stage
+from collections_mcp.server.prompts import UnknownPromptIsInvalidParams, register_prompts
+from collections_mcp.server.redaction import scrub_text
+from collections_mcp.server.registry import build_tool, select_specs
+from collections_mcp.server.settings import TOOLSETS, ConfigError, ServerSettings
+from collections_mcp.server.version import package_version
+from collections_mcp.tools.accounts.settings import AccountsSettings
+from collections_mcp.tools.common.errors import VendorError
+from collections_mcp.tools.common.settings import VendorSettings
+from collections_mcp.tools.common.spec import AnySpec, Toolset
 
 log = logging.getLogger("collections_mcp.server")
 

@@ -32,11 +32,11 @@ import anyio
 import anyio.to_thread
 from pydantic import AwareDatetime, BaseModel, Field
 
-from server.pipeline import Proceed, ToolCall, caller_of, outcome_of
-from server.redaction import scrub, scrub_text
-from tools.common.errors import VendorError
-from tools.common.http import recording_vendor_statuses
-from tools.common.spec import AnySpec
+from collections_mcp.server.pipeline import Proceed, ToolCall, caller_of, outcome_of
+from collections_mcp.server.redaction import scrub, scrub_text
+from collections_mcp.tools.common.errors import VendorError
+from collections_mcp.tools.common.http import recording_vendor_statuses
+from collections_mcp.tools.common.spec import AnySpec
 
 log = logging.getLogger("collections_mcp.audit")
 

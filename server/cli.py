@@ -17,13 +17,13 @@ import anyio
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from server.access import is_loopback
-from server.logs import announce, configure_logging
-from server.settings import TOOLSETS, ConfigError, ServerSettings, unparsable_setting
-from server.version import package_version
+from collections_mcp.server.access import is_loopback
+from collections_mcp.server.logs import announce, configure_logging
+from collections_mcp.server.settings import TOOLSETS, ConfigError, ServerSettings, unparsable_setting
+from collections_mcp.server.version import package_version
 
 if TYPE_CHECKING:
-    from server.app import ServerConfig
+    from collections_mcp.server.app import ServerConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -143,7 +143,7 @@ def _reachable_url(settings: ServerSettings, host: str, port: int) -> str:
 
 async def _serve(settings: ServerSettings, transport: str, host: str, port: int) -> None:
     # Imported here: `--help`, `tools`, `config` and `audit` should not pay for the MCP SDK and uvicorn.
-    from server.runtime import listening_socket
+    from collections_mcp.server.runtime import listening_socket
 
     # HTTP: bound first (a busy port is a plain configuration error, before any simulator starts), so the server
     # knows the URL its clients use (the payment page is served there too).
@@ -159,9 +159,9 @@ async def _serve_on(settings: ServerSettings, transport: str, host: str, sock: s
     """Serve until stopped: stdio when `sock` is None, else streamable HTTP on the bound `sock`."""
     import uvicorn
 
-    from server.app import build_server
-    from server.http import build_http_app, host_check_warning, install_request_scope
-    from server.runtime import GracefulServer, resolved_config
+    from collections_mcp.server.app import build_server
+    from collections_mcp.server.http import build_http_app, host_check_warning, install_request_scope
+    from collections_mcp.server.runtime import GracefulServer, resolved_config
 
     async with resolved_config(settings) as (config, sandbox):
         if sock is not None:
@@ -195,8 +195,8 @@ async def _serve_on(settings: ServerSettings, transport: str, host: str, sock: s
 
 
 async def _sandbox_only() -> None:
-    from sandbox.runner import run_sandbox
-    from server.runtime import sandbox_config
+    from collections_mcp.sandbox.runner import run_sandbox
+    from collections_mcp.server.runtime import sandbox_config
 
     async with run_sandbox(sandbox_config(ServerSettings())) as sandbox:
         for line in sandbox.describe():
@@ -216,7 +216,7 @@ def _variable(location: tuple[Any, ...]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "doctor":  # reports invalid settings as a failed check (exit 1) instead of stopping at them
-        from server.doctor import doctor_main
+        from collections_mcp.server.doctor import doctor_main
 
         return doctor_main()
     try:
@@ -243,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "audit":
             return anyio.run(_print_audit, settings, args.since, args.tool, args.limit, args.json)
         elif args.command == "config":
-            from server.client_config import print_client_config
+            from collections_mcp.server.client_config import print_client_config
 
             return print_client_config(settings, args.client, args.name, args.url)
     except ConfigError as exc:
@@ -255,12 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _print_tools(settings: ServerSettings, markdown: bool) -> None:
-    from server.settings import plan_vendors
+    from collections_mcp.server.settings import plan_vendors
 
     plan = plan_vendors(settings)
     # Listing needs no running vendor: in sandbox mode every toolset is on.
     vendors = plan.vendors if not plan.sandbox else {name: ts.settings_cls() for name, ts in TOOLSETS.items()}
-    from server.app import ServerConfig
+    from collections_mcp.server.app import ServerConfig
 
     config = ServerConfig(settings=settings, vendors=vendors, sandbox=plan.sandbox)
     for line in _tool_lines(config, markdown):
@@ -287,7 +287,7 @@ def _since_arg(value: str) -> datetime:
 async def _print_audit(
     settings: ServerSettings, since: datetime | None, tool: str | None, limit: int, as_json: bool
 ) -> int:
-    from server.audit import SqliteAuditLog, audit_path
+    from collections_mcp.server.audit import SqliteAuditLog, audit_path
 
     path = audit_path(settings.state_dir)
     if not path.exists():

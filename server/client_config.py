@@ -23,8 +23,8 @@ from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from server.settings import TOOLSETS, ServerSettings, plan_vendors
-from tools.common.settings import VendorSettings
+from collections_mcp.server.settings import TOOLSETS, ServerSettings, plan_vendors
+from collections_mcp.tools.common.settings import VendorSettings
 
 ClientKind = Literal["claude-desktop", "vscode", "http"]
 CLIENT_KINDS: tuple[ClientKind, ...] = ("claude-desktop", "vscode", "http")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from server.audit import AuditLog, AuditRecord
-from server.pipeline import Proceed, Refused, ToolCall
-from server.redaction import scrub_text
-from tools.accounts.contact_rules import ContactVerdict, evaluate
-from tools.accounts.facts import scollect_contact_facts
-from tools.common.human import Question
+from collections_mcp.server.audit import AuditLog, AuditRecord
+from collections_mcp.server.pipeline import Proceed, Refused, ToolCall
+from collections_mcp.server.redaction import scrub_text
+from collections_mcp.tools.accounts.contact_rules import ContactVerdict, evaluate
+from collections_mcp.tools.accounts.facts import scollect_contact_facts
+from collections_mcp.tools.common.human import Question
 
 _OVERRIDE = {
     "type": "object",

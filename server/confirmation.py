@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from server.pipeline import Proceed, Refused, ToolCall
-from tools.common.human import Question
-from tools.common.spec import Effect
+from collections_mcp.server.pipeline import Proceed, Refused, ToolCall
+from collections_mcp.tools.common.human import Question
+from collections_mcp.tools.common.spec import Effect
 
 ConfirmMode = Literal["always", "never"]
 CONFIRMED_EFFECTS = (Effect.MONEY, Effect.DESTRUCTIVE)

@@ -20,11 +20,11 @@ import anyio
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
-from server.redaction import scrub_text
-from server.settings import TOOLSETS, ConfigError, ServerSettings, plan_vendors, unparsable_setting
-from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.common.http import READ_ATTEMPTS
-from tools.common.settings import VendorSettings
+from collections_mcp.server.redaction import scrub_text
+from collections_mcp.server.settings import TOOLSETS, ConfigError, ServerSettings, plan_vendors, unparsable_setting
+from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
+from collections_mcp.tools.common.http import READ_ATTEMPTS
+from collections_mcp.tools.common.settings import VendorSettings
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ async def check_vendor(name: str, settings: VendorSettings) -> Check:
 
 async def check_all(settings: ServerSettings) -> tuple[str, list[Check]]:
     """The mode line and one check per enabled vendor (sandbox: the simulators, started for the duration)."""
-    from server.runtime import resolved_config
+    from collections_mcp.server.runtime import resolved_config
 
     async with resolved_config(settings) as (config, _sandbox):
         names = [name for name in TOOLSETS if name in config.vendors]
@@ -138,8 +138,8 @@ def _settings_problem(exc: ValidationError) -> str:
 
 def doctor_main() -> int:
     """Print one line per check; 0 when everything is OK, 1 otherwise."""
-    from server.logs import configure_logging
-    from server.version import package_version
+    from collections_mcp.server.logs import configure_logging
+    from collections_mcp.server.version import package_version
 
     print(f"collections-mcp {package_version()} doctor")
     try:

@@ -32,11 +32,11 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.access import EFFECT_SCOPE, TokenGrant, is_loopback
-from server.logs import current_request, request_context, sane_request_id
-from server.pipeline import Proceed, Refused, ToolCall, caller_of
-from server.registry import EFFECT_META
-from tools.common.spec import Effect
+from collections_mcp.server.access import EFFECT_SCOPE, TokenGrant, is_loopback
+from collections_mcp.server.logs import current_request, request_context, sane_request_id
+from collections_mcp.server.pipeline import Proceed, Refused, ToolCall, caller_of
+from collections_mcp.server.registry import EFFECT_META
+from collections_mcp.tools.common.spec import Effect
 
 
 class StaticTokenVerifier(TokenVerifier):

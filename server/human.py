@@ -45,7 +45,7 @@ from mcp.types import (
 )
 from mcp.types.version import is_version_at_least
 
-from tools.common.human import Answer, Ask, HumanUnavailable, Progress, Question
+from collections_mcp.tools.common.human import Answer, Ask, HumanUnavailable, Progress, Question
 
 T = TypeVar("T")
 log = logging.getLogger("collections_mcp.human")

@@ -37,9 +37,9 @@ import anyio
 import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 
-from server.pipeline import Proceed, Refused, ToolCall
-from server.redaction import scrub
-from tools.common.spec import Effect
+from collections_mcp.server.pipeline import Proceed, Refused, ToolCall
+from collections_mcp.server.redaction import scrub
+from collections_mcp.tools.common.spec import Effect
 
 log = logging.getLogger("collections_mcp.idempotency")
 

@@ -43,11 +43,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.http import serve_app
-from server.pipeline import Proceed, Refused, ToolCall
-from server.redaction import luhn_valid
-from server.settings import ConfigError, ServerSettings
-from tools.common.human import Question
+from collections_mcp.sandbox.http import serve_app
+from collections_mcp.server.pipeline import Proceed, Refused, ToolCall
+from collections_mcp.server.redaction import luhn_valid
+from collections_mcp.server.settings import ConfigError, ServerSettings
+from collections_mcp.tools.common.human import Question
 
 log = logging.getLogger("collections_mcp.payments")
 

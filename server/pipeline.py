@@ -27,13 +27,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import BaseModel, ValidationError
 
-from server.drain import Drain, ShuttingDown
-from server.human import Conversations, InputRequired, McpHumanChannel
-from server.redaction import scrub, scrub_text
-from server.schemas import properties_of
-from tools.common.errors import InvalidArgument, VendorError
-from tools.common.human import NOBODY, Ask, HumanUnavailable, Person, Progress
-from tools.common.spec import AnySpec, Effect, ProgressReporter, ToolContext
+from collections_mcp.server.drain import Drain, ShuttingDown
+from collections_mcp.server.human import Conversations, InputRequired, McpHumanChannel
+from collections_mcp.server.redaction import scrub, scrub_text
+from collections_mcp.server.schemas import properties_of
+from collections_mcp.tools.common.errors import InvalidArgument, VendorError
+from collections_mcp.tools.common.human import NOBODY, Ask, HumanUnavailable, Person, Progress
+from collections_mcp.tools.common.spec import AnySpec, Effect, ProgressReporter, ToolContext
 
 log = logging.getLogger("collections_mcp.calls")
 
@@ -274,7 +274,7 @@ def caller_of(request_context: Any) -> tuple[str | None, str | None]:
     handshake (or request envelope), marked as declared since nothing checked it. The session is the MCP
     session (streamable HTTP, legacy era), else one id per connection (stdio, in-memory); a 2026-era HTTP
     request is its own connection, so consecutive calls of such a client get different ids."""
-    from server.http import current_client_name  # server.http imports this module's stage types
+    from collections_mcp.server.http import current_client_name  # server.http imports this module's stage types
 
     session = getattr(request_context, "session", None)
     client = current_client_name()

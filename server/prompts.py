@@ -345,7 +345,7 @@ def parse_prompt(source: str, text: str) -> PromptFile:
 
 def bundled_prompts() -> Traversable:
     """The `prompts/` package shipped with this installation (a source checkout or an installed wheel)."""
-    return files("prompts")
+    return files("collections_mcp.prompts")
 
 
 def load_prompts(directory: Traversable | None = None) -> list[PromptFile]:

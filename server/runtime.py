@@ -12,21 +12,21 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import uvicorn
 from pydantic import SecretStr
 
-from sandbox.billing_care.config import BillingCareSandboxConfig
-from sandbox.collect.config import CollectSandboxConfig
-from sandbox.procurios.config import ProcuriosSandboxConfig
-from sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
-from sandbox.scollect.config import ScollectSandboxConfig
-from server.app import ServerConfig
-from server.drain import Drain
-from server.logs import announce
-from server.settings import ConfigError, ServerSettings, plan_vendors
-from tools.accounts.settings import accounts_settings
-from tools.billing_care.settings import BillingCareSettings
-from tools.collect.settings import CollectSettings
-from tools.common.settings import VendorSettings
-from tools.procurios.settings import ProcuriosSettings
-from tools.scollect.settings import ScollectSettings
+from collections_mcp.sandbox.billing_care.config import BillingCareSandboxConfig
+from collections_mcp.sandbox.collect.config import CollectSandboxConfig
+from collections_mcp.sandbox.procurios.config import ProcuriosSandboxConfig
+from collections_mcp.sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
+from collections_mcp.sandbox.scollect.config import ScollectSandboxConfig
+from collections_mcp.server.app import ServerConfig
+from collections_mcp.server.drain import Drain
+from collections_mcp.server.logs import announce
+from collections_mcp.server.settings import ConfigError, ServerSettings, plan_vendors
+from collections_mcp.tools.accounts.settings import accounts_settings
+from collections_mcp.tools.billing_care.settings import BillingCareSettings
+from collections_mcp.tools.collect.settings import CollectSettings
+from collections_mcp.tools.common.settings import VendorSettings
+from collections_mcp.tools.procurios.settings import ProcuriosSettings
+from collections_mcp.tools.scollect.settings import ScollectSettings
 
 
 def sandbox_config(settings: ServerSettings) -> SandboxConfig:

@@ -10,15 +10,15 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from server.access import TokenGrant
-from tools.accounts.settings import accounts_settings
-from tools.accounts.tools import TOOLSET as ACCOUNTS
-from tools.billing_care.tools import TOOLSET as BILLING_CARE
-from tools.collect.tools import TOOLSET as COLLECT
-from tools.common.settings import VendorConfigError, VendorSettings
-from tools.common.spec import Toolset
-from tools.procurios.tools import TOOLSET as PROCURIOS
-from tools.scollect.tools import TOOLSET as SCOLLECT
+from collections_mcp.server.access import TokenGrant
+from collections_mcp.tools.accounts.settings import accounts_settings
+from collections_mcp.tools.accounts.tools import TOOLSET as ACCOUNTS
+from collections_mcp.tools.billing_care.tools import TOOLSET as BILLING_CARE
+from collections_mcp.tools.collect.tools import TOOLSET as COLLECT
+from collections_mcp.tools.common.settings import VendorConfigError, VendorSettings
+from collections_mcp.tools.common.spec import Toolset
+from collections_mcp.tools.procurios.tools import TOOLSET as PROCURIOS
+from collections_mcp.tools.scollect.tools import TOOLSET as SCOLLECT
 
 # Every toolset the server knows, in the order tools are listed.
 TOOLSETS: dict[str, Toolset] = {toolset.name: toolset for toolset in (SCOLLECT, COLLECT, BILLING_CARE, PROCURIOS, ACCOUNTS)}

@@ -13,11 +13,11 @@ import pytest
 from mcp import Client
 from mcp.client.session import ClientSession
 
-from sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
-from server.app import ServerConfig, build_server
-from server.logs import JsonLines
-from server.runtime import sandbox_vendor_settings
-from server.settings import ServerSettings
+from collections_mcp.sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
+from collections_mcp.server.app import ServerConfig, build_server
+from collections_mcp.server.logs import JsonLines
+from collections_mcp.server.runtime import sandbox_vendor_settings
+from collections_mcp.server.settings import ServerSettings
 
 # Server state (audit log, idempotency keys) never goes to the developer's real state dir from a test; tests
 # that need isolation from each other pass their own tmp_path state_dir.

@@ -8,7 +8,7 @@ from typing import Any
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from sandbox.procurios.store import SEED_RECIPIENT, SEED_SENDER
+from collections_mcp.sandbox.procurios.store import SEED_RECIPIENT, SEED_SENDER
 
 
 def text_of(result: CallToolResult) -> str:

@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from sandbox.billing_care.config import TOKEN_AGENT, BillingCareSandboxConfig
-from sandbox.billing_care.store import ActionUpdate, BillingCareStore, NoteUpdate, StoreError
-from sandbox.http import instrument
+from collections_mcp.sandbox.billing_care.config import TOKEN_AGENT, BillingCareSandboxConfig
+from collections_mcp.sandbox.billing_care.store import ActionUpdate, BillingCareStore, NoteUpdate, StoreError
+from collections_mcp.sandbox.http import instrument
 
 API_ROOT: Final = "/bcws/webresources/v1.0"
 INTERNAL_ERROR: Final = "An internal server error occurred"

@@ -44,10 +44,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from sandbox.collect.auth import Session, TokenRegistry, TokenRejected
-from sandbox.collect.config import CollectSandboxConfig
-from sandbox.collect.demo_data import FORMS
-from sandbox.collect.plans import (
+from collections_mcp.sandbox.collect.auth import Session, TokenRegistry, TokenRejected
+from collections_mcp.sandbox.collect.config import CollectSandboxConfig
+from collections_mcp.sandbox.collect.demo_data import FORMS
+from collections_mcp.sandbox.collect.plans import (
     PLANS,
     RECORD_TYPES,
     Activity,
@@ -62,8 +62,8 @@ from sandbox.collect.plans import (
     new_job_id,
     new_websocket_id,
 )
-from sandbox.collect.store import CollectDatabase, CollectStore, QueryError, Row, Table, table
-from sandbox.http import RecordedRequest, instrument
+from collections_mcp.sandbox.collect.store import CollectDatabase, CollectStore, QueryError, Row, Table, table
+from collections_mcp.sandbox.http import RecordedRequest, instrument
 
 DATABASE_HEADER = "x-collect-database"
 MAX_LIMIT = 1000

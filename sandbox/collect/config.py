@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from sandbox.collect.demo_data import OPERATOR_ID, OPERATOR_PASSWORD
+from collections_mcp.sandbox.collect.demo_data import OPERATOR_ID, OPERATOR_PASSWORD
 
 
 class CollectSandboxConfig(BaseModel):

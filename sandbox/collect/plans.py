@@ -46,8 +46,8 @@ from typing import Any, Final, Literal
 
 import anyio
 
-from sandbox.collect.demo_data import FORM_CANCEL, FORMS, SCHEDULE_NEXT_CONTACT
-from sandbox.collect.store import CollectDatabase, PendingWork, Row
+from collections_mcp.sandbox.collect.demo_data import FORM_CANCEL, FORMS, SCHEDULE_NEXT_CONTACT
+from collections_mcp.sandbox.collect.store import CollectDatabase, PendingWork, Row
 
 RECORD_TYPES: Final = ("debtor", "client", "cosigner", "associate")
 _OK_CANCEL: Final = ["OK", "Cancel"]

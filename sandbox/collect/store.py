@@ -497,7 +497,7 @@ class CollectStore:
     @classmethod
     def demo(cls, db_path: str | None = None) -> CollectStore:
         """cv_masterdb with the full demo data set and a small cv_demodb. A file database keeps its rows."""
-        from sandbox.collect.demo_data import DEMODB, MASTERDB
+        from collections_mcp.sandbox.collect.demo_data import DEMODB, MASTERDB
 
         databases: dict[str, CollectDatabase] = {}
         for name, rows in (("cv_masterdb", MASTERDB), ("cv_demodb", DEMODB)):

@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.http import instrument
-from sandbox.procurios.config import MEDIA_TYPE, ProcuriosSandboxConfig
-from sandbox.procurios.store import ProcuriosStore, wall_clock
+from collections_mcp.sandbox.http import instrument
+from collections_mcp.sandbox.procurios.config import MEDIA_TYPE, ProcuriosSandboxConfig
+from collections_mcp.sandbox.procurios.store import ProcuriosStore, wall_clock
 
 BASE: Final = "/l/contact_moment_api/contact_moment"
 SENDER_UNAVAILABLE: Final = "Sender is not available in CRM"

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sandbox.procurios.config import PAGE_SIZE
-from sandbox.procurios.schemas import TYPES, Schema
+from collections_mcp.sandbox.procurios.config import PAGE_SIZE
+from collections_mcp.sandbox.procurios.schemas import TYPES, Schema
 
 Row = dict[str, Any]
 

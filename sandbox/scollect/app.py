@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.http import instrument
-from sandbox.scollect import responses as r
-from sandbox.scollect.auth import TokenError, TokenRegistry
-from sandbox.scollect.config import ScollectSandboxConfig
-from sandbox.scollect.fields import (
+from collections_mcp.sandbox.http import instrument
+from collections_mcp.sandbox.scollect import responses as r
+from collections_mcp.sandbox.scollect.auth import TokenError, TokenRegistry
+from collections_mcp.sandbox.scollect.config import ScollectSandboxConfig
+from collections_mcp.sandbox.scollect.fields import (
     ACCOUNT_FIELDS,
     EXTERNAL_PAYMENT_FIELDS,
     EXTERNAL_PAYMENT_NONBLANK,
@@ -37,9 +37,9 @@ from sandbox.scollect.fields import (
     PERMISSION_FIELDS,
     AccountValue,
 )
-from sandbox.scollect.formats import is_callback_time, is_phone, is_ssn, money, parse_amount, parse_ymd
-from sandbox.scollect.permissions import InvalidPermissionValue, coerce_permission
-from sandbox.scollect.store import ScollectStore
+from collections_mcp.sandbox.scollect.formats import is_callback_time, is_phone, is_ssn, money, parse_amount, parse_ymd
+from collections_mcp.sandbox.scollect.permissions import InvalidPermissionValue, coerce_permission
+from collections_mcp.sandbox.scollect.store import ScollectStore
 
 Handler = Callable[[Request], Awaitable[Response]]
 Clock = Callable[[], datetime]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox.scollect.demo_data import ACCOUNT_COUNT, DEMO_API_KEY, DEMO_PIN
+from collections_mcp.sandbox.scollect.demo_data import ACCOUNT_COUNT, DEMO_API_KEY, DEMO_PIN
 
 
 class ScollectSandboxConfig(BaseModel):

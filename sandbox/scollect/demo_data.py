@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from sandbox.scollect import demo_pools as pools
-from sandbox.scollect import seed_records as seed
-from sandbox.scollect.fields import ACCOUNT_TEMPLATE, PERMISSION_FIELDS, AccountValue
-from sandbox.scollect.formats import SENTINEL_DATE, SENTINEL_GMT_1899, clock12, gmt, hhmm, mdy, money
+from collections_mcp.sandbox.scollect import demo_pools as pools
+from collections_mcp.sandbox.scollect import seed_records as seed
+from collections_mcp.sandbox.scollect.fields import ACCOUNT_TEMPLATE, PERMISSION_FIELDS, AccountValue
+from collections_mcp.sandbox.scollect.formats import SENTINEL_DATE, SENTINEL_GMT_1899, clock12, gmt, hhmm, mdy, money
 
 DEMO_API_KEY: Final = "BwsxgFT1cj4gbpmHnMCU"
 DEMO_PIN: Final = "C2C"

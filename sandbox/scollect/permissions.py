@@ -6,8 +6,8 @@ import re
 from decimal import Decimal
 from typing import Final
 
-from sandbox.scollect.fields import PermissionKind
-from sandbox.scollect.formats import is_phone, money, parse_ymd
+from collections_mcp.sandbox.scollect.fields import PermissionKind
+from collections_mcp.sandbox.scollect.formats import is_phone, money, parse_ymd
 
 PermissionValue = str | int | None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sandbox.scollect.fields import AccountValue
+from collections_mcp.sandbox.scollect.fields import AccountValue
 
 # R1001 in the seed's getaccount example. Its SSN (000-00-0000) and ZIP ("ZIP") are placeholders there; the
 # generator replaces them so that SSN lookups stay unambiguous. The envelope's "state" is not the record's.

@@ -18,9 +18,9 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Final
 
-from sandbox.scollect.demo_data import ACCOUNT_COUNT, DECLINING_CARD_LAST4, DemoData, generate
-from sandbox.scollect.fields import AccountValue
-from sandbox.scollect.formats import (
+from collections_mcp.sandbox.scollect.demo_data import ACCOUNT_COUNT, DECLINING_CARD_LAST4, DemoData, generate
+from collections_mcp.sandbox.scollect.fields import AccountValue
+from collections_mcp.sandbox.scollect.formats import (
     SENTINEL_DATE,
     SENTINEL_GMT_1900,
     clock12,

@@ -14,9 +14,15 @@ import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from sandbox.billing_care.app import INTERNAL_ERROR, build_billing_care_app
-from sandbox.billing_care.config import DEMO_PASSWORD, DEMO_TOKEN, DEMO_USERNAME, TOKEN_AGENT, BillingCareSandboxConfig
-from sandbox.billing_care.store import (
+from collections_mcp.sandbox.billing_care.app import INTERNAL_ERROR, build_billing_care_app
+from collections_mcp.sandbox.billing_care.config import (
+    DEMO_PASSWORD,
+    DEMO_TOKEN,
+    DEMO_USERNAME,
+    TOKEN_AGENT,
+    BillingCareSandboxConfig,
+)
+from collections_mcp.sandbox.billing_care.store import (
     ACCOUNT_WITHOUT_COLLECTIONS,
     CANCELLED,
     FOLLOWUP_ACTION,
@@ -27,13 +33,13 @@ from sandbox.billing_care.store import (
     SEED_PATH_ACTION,
     BillingCareStore,
 )
-from sandbox.http import RecordedRequest, serve_app
+from collections_mcp.sandbox.http import RecordedRequest, serve_app
+from collections_mcp.tools.billing_care.client import BillingCareClient, segment
+from collections_mcp.tools.billing_care.models import UpdateCollectionsActionArgs
+from collections_mcp.tools.billing_care.settings import BillingCareSettings
+from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
+from collections_mcp.tools.common.settings import VendorConfigError
 from tests.helpers import Clock
-from tools.billing_care.client import BillingCareClient, segment
-from tools.billing_care.models import UpdateCollectionsActionArgs
-from tools.billing_care.settings import BillingCareSettings
-from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.common.settings import VendorConfigError
 
 pytestmark = pytest.mark.anyio
 
@@ -386,7 +392,7 @@ def test_config_errors_never_show_secrets() -> None:
 
 
 def test_reschedule_wire_timestamp_is_utc_with_milliseconds() -> None:
-    from tools.billing_care.client import update_body
+    from collections_mcp.tools.billing_care.client import update_body
 
     change = update_args(action_id=SEED_ACTION, reschedule_date="2021-02-08T14:31:29.735+01:00").change()
     assert update_body(change) == {"rescheduleDate": "2021-02-08T13:31:29.735Z", "rescheduleAction": True}

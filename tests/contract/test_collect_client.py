@@ -13,15 +13,15 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from websockets.asyncio.client import connect
 
-from sandbox.collect.app import build_collect_app
-from sandbox.collect.config import CollectSandboxConfig
-from sandbox.collect.demo_data import SCHEDULE_NEXT_CONTACT
-from sandbox.collect.store import CollectDatabase, CollectStore
-from sandbox.http import RecordedRequest, serve_app
-from tools.collect.client import DATA, CollectClient, Condition
-from tools.collect.settings import CollectSettings
-from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.common.settings import VendorConfigError
+from collections_mcp.sandbox.collect.app import build_collect_app
+from collections_mcp.sandbox.collect.config import CollectSandboxConfig
+from collections_mcp.sandbox.collect.demo_data import SCHEDULE_NEXT_CONTACT
+from collections_mcp.sandbox.collect.store import CollectDatabase, CollectStore
+from collections_mcp.sandbox.http import RecordedRequest, serve_app
+from collections_mcp.tools.collect.client import DATA, CollectClient, Condition
+from collections_mcp.tools.collect.settings import CollectSettings
+from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
+from collections_mcp.tools.common.settings import VendorConfigError
 
 pytestmark = pytest.mark.anyio
 
@@ -40,7 +40,7 @@ async def served() -> AsyncIterator[tuple[Starlette, str]]:
 @pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Read retries keep their count but not their jittered waits (up to a second each)."""
-    monkeypatch.setattr("tools.common.http.wait_exponential_jitter", lambda **_: tenacity.wait_none())
+    monkeypatch.setattr("collections_mcp.tools.common.http.wait_exponential_jitter", lambda **_: tenacity.wait_none())
 
 
 @pytest.fixture

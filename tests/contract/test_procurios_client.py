@@ -13,15 +13,27 @@ import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from sandbox.http import RecordedRequest, serve_app
-from sandbox.procurios.app import RECIPIENTS_UNAVAILABLE, SENDER_UNAVAILABLE, build_procurios_app
-from sandbox.procurios.config import DEMO_TOKEN, MEDIA_TYPE, ProcuriosSandboxConfig
-from sandbox.procurios.store import SEED_MOMENT, SEED_RECIPIENT, SEED_SENDER, UNKNOWN_RELATION, ProcuriosStore
+from collections_mcp.sandbox.http import RecordedRequest, serve_app
+from collections_mcp.sandbox.procurios.app import RECIPIENTS_UNAVAILABLE, SENDER_UNAVAILABLE, build_procurios_app
+from collections_mcp.sandbox.procurios.config import DEMO_TOKEN, MEDIA_TYPE, ProcuriosSandboxConfig
+from collections_mcp.sandbox.procurios.store import (
+    SEED_MOMENT,
+    SEED_RECIPIENT,
+    SEED_SENDER,
+    UNKNOWN_RELATION,
+    ProcuriosStore,
+)
+from collections_mcp.tools.common.errors import (
+    InvalidArgument,
+    VendorAuthError,
+    VendorError,
+    VendorNotFound,
+    VendorUnavailable,
+)
+from collections_mcp.tools.procurios.client import ProcuriosClient
+from collections_mcp.tools.procurios.models import ContactMomentDraft
+from collections_mcp.tools.procurios.settings import ProcuriosSettings
 from tests.helpers import PROCURIOS_SEED_CALL, Clock
-from tools.common.errors import InvalidArgument, VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.procurios.client import ProcuriosClient
-from tools.procurios.models import ContactMomentDraft
-from tools.procurios.settings import ProcuriosSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -409,7 +421,7 @@ async def test_simulator_checks_accept_and_query_formats(sim: Simulator) -> None
 
 
 async def test_settings_name_the_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tools.common.settings import VendorConfigError
+    from collections_mcp.tools.common.settings import VendorConfigError
 
     monkeypatch.delenv("PROCURIOS_TOKEN", raising=False)
     with pytest.raises(VendorConfigError, match="PROCURIOS_TOKEN missing"):

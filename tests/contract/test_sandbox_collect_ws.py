@@ -21,11 +21,11 @@ from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from sandbox.collect.app import build_collect_app
-from sandbox.collect.config import CollectSandboxConfig
-from sandbox.collect.demo_data import FORM_CANCEL, FORM_OK, SCHEDULE_NEXT_CONTACT
-from sandbox.collect.store import CollectDatabase, CollectStore
-from sandbox.http import serve_app
+from collections_mcp.sandbox.collect.app import build_collect_app
+from collections_mcp.sandbox.collect.config import CollectSandboxConfig
+from collections_mcp.sandbox.collect.demo_data import FORM_CANCEL, FORM_OK, SCHEDULE_NEXT_CONTACT
+from collections_mcp.sandbox.collect.store import CollectDatabase, CollectStore
+from collections_mcp.sandbox.http import serve_app
 
 pytestmark = pytest.mark.anyio
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.runner import SandboxConfig, ScollectSandbox, run_sandbox
-from sandbox.scollect.config import ScollectSandboxConfig
-from sandbox.scollect.demo_data import SPECIAL_ACCOUNTS, generate
+from collections_mcp.sandbox.runner import SandboxConfig, ScollectSandbox, run_sandbox
+from collections_mcp.sandbox.scollect.config import ScollectSandboxConfig
+from collections_mcp.sandbox.scollect.demo_data import SPECIAL_ACCOUNTS, generate
 
 pytestmark = pytest.mark.anyio
 

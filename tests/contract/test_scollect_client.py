@@ -11,17 +11,17 @@ import anyio
 import pytest
 from pydantic import SecretStr
 
-from sandbox.http import serve_app
-from sandbox.runner import RunningSandbox
-from sandbox.scollect.app import build_scollect_app
-from sandbox.scollect.config import ScollectSandboxConfig
-from sandbox.scollect.demo_data import SHARED_SSN_TWIN, SPECIAL_ACCOUNTS
-from sandbox.scollect.responses import werkzeug_page
+from collections_mcp.sandbox.http import serve_app
+from collections_mcp.sandbox.runner import RunningSandbox
+from collections_mcp.sandbox.scollect.app import build_scollect_app
+from collections_mcp.sandbox.scollect.config import ScollectSandboxConfig
+from collections_mcp.sandbox.scollect.demo_data import SHARED_SSN_TWIN, SPECIAL_ACCOUNTS
+from collections_mcp.sandbox.scollect.responses import werkzeug_page
+from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
+from collections_mcp.tools.scollect.client import ScollectClient
+from collections_mcp.tools.scollect.settings import ScollectSettings
 from tests.conftest import Wire
 from tests.helpers import Clock
-from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.scollect.client import ScollectClient
-from tools.scollect.settings import ScollectSettings
 
 pytestmark = pytest.mark.anyio
 

@@ -19,14 +19,14 @@ import pytest
 import tenacity
 from mcp import Client
 
-from sandbox.runner import RunningSandbox
-from server.app import ServerConfig, build_server
-from server.runtime import sandbox_vendor_settings
-from server.settings import ServerSettings
+from collections_mcp.sandbox.runner import RunningSandbox
+from collections_mcp.server.app import ServerConfig, build_server
+from collections_mcp.server.runtime import sandbox_vendor_settings
+from collections_mcp.server.settings import ServerSettings
+from collections_mcp.tools.accounts.settings import AccountsSettings, accounts_settings
+from collections_mcp.tools.common.settings import VendorSettings
 from tests.conftest import Wire
 from tests.helpers import failed, text_of
-from tools.accounts.settings import AccountsSettings, accounts_settings
-from tools.common.settings import VendorSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -191,7 +191,7 @@ async def test_a_failed_sub_call_is_reported_not_fatal(
     mcp: Client, sandbox: RunningSandbox, wire: Wire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The client still retries the read 3 times; only the jittered pauses between tries are skipped.
-    monkeypatch.setattr("tools.common.http.wait_exponential_jitter", lambda **_: tenacity.wait_none())
+    monkeypatch.setattr("collections_mcp.tools.common.http.wait_exponential_jitter", lambda **_: tenacity.wait_none())
     faults = sandbox.scollect.app.state.faults
     fault = faults.http_error("/getnotes/R1000", status=500, times=3)
     try:
@@ -397,7 +397,7 @@ async def test_the_lockout_survives_a_restart_and_holds_across_servers(
 async def test_identity_checks_are_audited_with_what_happened(
     mcp: Client, sandbox: RunningSandbox, accounts_config: ServerConfig
 ) -> None:
-    from server.audit import SqliteAuditLog, audit_path
+    from collections_mcp.server.audit import SqliteAuditLog, audit_path
 
     given = identity_of(sandbox, "R1001")
     wrong = "0000" if given["ssn_last4"] != "0000" else "1111"
@@ -431,7 +431,7 @@ async def test_verify_identity_argument_errors(mcp: Client, wire: Wire) -> None:
 
 
 def test_identity_arguments_serialise_masked() -> None:
-    from tools.accounts.models import VerifyIdentityArgs
+    from collections_mcp.tools.accounts.models import VerifyIdentityArgs
 
     args = VerifyIdentityArgs.model_validate({"file_number": "R1", "ssn_last4": "1234", "date_of_birth": "1958-04-22", "zip": "87035"})
     assert args.ssn_last4 == "1234"  # the handler sees the value ...

@@ -17,18 +17,24 @@ from mcp import Client
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from sandbox.billing_care.app import INTERNAL_ERROR, build_billing_care_app
-from sandbox.billing_care.config import DEMO_PASSWORD, DEMO_USERNAME, BillingCareSandboxConfig
-from sandbox.billing_care.store import FOLLOWUP_ACTION, SEED_ACCOUNT, SEED_ACTION, SEED_PATH_ACTION, BillingCareStore
-from sandbox.http import RecordedRequest, serve_app
-from sandbox.procurios.app import RECIPIENTS_UNAVAILABLE, SENDER_UNAVAILABLE, build_procurios_app
-from sandbox.procurios.config import DEMO_TOKEN, ProcuriosSandboxConfig
-from sandbox.procurios.store import SEED_RECIPIENT, SEED_SENDER, UNKNOWN_RELATION, ProcuriosStore
-from server.app import ServerConfig, build_server
-from server.settings import ServerSettings
+from collections_mcp.sandbox.billing_care.app import INTERNAL_ERROR, build_billing_care_app
+from collections_mcp.sandbox.billing_care.config import DEMO_PASSWORD, DEMO_USERNAME, BillingCareSandboxConfig
+from collections_mcp.sandbox.billing_care.store import (
+    FOLLOWUP_ACTION,
+    SEED_ACCOUNT,
+    SEED_ACTION,
+    SEED_PATH_ACTION,
+    BillingCareStore,
+)
+from collections_mcp.sandbox.http import RecordedRequest, serve_app
+from collections_mcp.sandbox.procurios.app import RECIPIENTS_UNAVAILABLE, SENDER_UNAVAILABLE, build_procurios_app
+from collections_mcp.sandbox.procurios.config import DEMO_TOKEN, ProcuriosSandboxConfig
+from collections_mcp.sandbox.procurios.store import SEED_RECIPIENT, SEED_SENDER, UNKNOWN_RELATION, ProcuriosStore
+from collections_mcp.server.app import ServerConfig, build_server
+from collections_mcp.server.settings import ServerSettings
+from collections_mcp.tools.billing_care.settings import BillingCareSettings
+from collections_mcp.tools.procurios.settings import ProcuriosSettings
 from tests.helpers import PROCURIOS_SEED_CALL, Clock, failed, text_of
-from tools.billing_care.settings import BillingCareSettings
-from tools.procurios.settings import ProcuriosSettings
 
 pytestmark = pytest.mark.anyio
 

@@ -21,13 +21,13 @@ from mcp.client import InputRequiredRoundsExceededError
 from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitResult, InputRequiredResult
 from pydantic import SecretStr
 
-from sandbox.collect.demo_data import FORM_CANCEL, FORM_OK
-from sandbox.collect.plans import Activity, PlanOutcome
-from sandbox.runner import RunningSandbox
-from server.app import ServerConfig, build_server
-from server.pipeline import ServerState
+from collections_mcp.sandbox.collect.demo_data import FORM_CANCEL, FORM_OK
+from collections_mcp.sandbox.collect.plans import Activity, PlanOutcome
+from collections_mcp.sandbox.runner import RunningSandbox
+from collections_mcp.server.app import ServerConfig, build_server
+from collections_mcp.server.pipeline import ServerState
+from collections_mcp.tools.collect.settings import CollectSettings
 from tests.helpers import text_of
-from tools.collect.settings import CollectSettings
 
 pytestmark = pytest.mark.anyio
 ERAS = pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])

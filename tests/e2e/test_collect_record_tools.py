@@ -16,14 +16,14 @@ from mcp.types import ElicitResult
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from sandbox.collect.app import build_collect_app
-from sandbox.collect.config import CollectSandboxConfig
-from sandbox.collect.store import CollectDatabase, CollectStore
-from sandbox.http import RecordedRequest, serve_app
-from server.app import ServerConfig, build_server
-from server.settings import ServerSettings
+from collections_mcp.sandbox.collect.app import build_collect_app
+from collections_mcp.sandbox.collect.config import CollectSandboxConfig
+from collections_mcp.sandbox.collect.store import CollectDatabase, CollectStore
+from collections_mcp.sandbox.http import RecordedRequest, serve_app
+from collections_mcp.server.app import ServerConfig, build_server
+from collections_mcp.server.settings import ServerSettings
+from collections_mcp.tools.collect.settings import CollectSettings
 from tests.helpers import failed, ok, text_of
-from tools.collect.settings import CollectSettings
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ import pytest
 from mcp import Client
 from mcp.types import ElicitResult
 
-from sandbox.runner import RunningSandbox
-from server.app import ServerConfig, build_server
+from collections_mcp.sandbox.runner import RunningSandbox
+from collections_mcp.server.app import ServerConfig, build_server
 from tests.conftest import Wire
 from tests.helpers import text_of
 

@@ -17,7 +17,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from sandbox.runner import RunningSandbox
+from collections_mcp.sandbox.runner import RunningSandbox
 from tests.e2e.console import serve_http
 
 pytestmark = pytest.mark.slow

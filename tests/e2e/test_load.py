@@ -18,11 +18,11 @@ import pytest
 from mcp import Client
 from mcp.types import ElicitResult
 
-from sandbox.http import serve_app
-from sandbox.runner import RunningSandbox
-from server.app import ServerConfig, build_server
-from server.audit import SqliteAuditLog, audit_path
-from server.http import build_http_app
+from collections_mcp.sandbox.http import serve_app
+from collections_mcp.sandbox.runner import RunningSandbox
+from collections_mcp.server.app import ServerConfig, build_server
+from collections_mcp.server.audit import SqliteAuditLog, audit_path
+from collections_mcp.server.http import build_http_app
 from tests.helpers import text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

@@ -27,11 +27,11 @@ from mcp.types import (
     FormElicitationCapability,
 )
 
-from sandbox.runner import RunningSandbox
-from sandbox.scollect.demo_data import SHARED_SSN_TWIN, SPECIAL_ACCOUNTS
-from server.app import ServerConfig, build_server
-from server.payments import CaptureService, CaptureStage
-from server.settings import ServerSettings
+from collections_mcp.sandbox.runner import RunningSandbox
+from collections_mcp.sandbox.scollect.demo_data import SHARED_SSN_TWIN, SPECIAL_ACCOUNTS
+from collections_mcp.server.app import ServerConfig, build_server
+from collections_mcp.server.payments import CaptureService, CaptureStage
+from collections_mcp.server.settings import ServerSettings
 from tests.conftest import Wire, server_state_texts
 from tests.helpers import text_of
 
@@ -522,7 +522,7 @@ async def test_over_http_the_page_is_served_by_the_mcp_app_itself(
     """A remote HTTP client's person must reach the page: it is at <server URL>/pay/<token>, not on loopback."""
     import socket
 
-    from sandbox.http import serve_app
+    from collections_mcp.sandbox.http import serve_app
 
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))

@@ -21,13 +21,13 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
-from server.app import ServerConfig, build_server
-from server.audit import SqliteAuditLog, audit_path
-from server.cli import main
-from server.idempotency import idempotency_path, request_key
+from collections_mcp.server.app import ServerConfig, build_server
+from collections_mcp.server.audit import SqliteAuditLog, audit_path
+from collections_mcp.server.cli import main
+from collections_mcp.server.idempotency import idempotency_path, request_key
+from collections_mcp.tools.scollect.models import AddNoteArgs
 from tests.conftest import Wire
 from tests.helpers import text_of
-from tools.scollect.models import AddNoteArgs
 
 pytestmark = pytest.mark.anyio
 
@@ -211,7 +211,7 @@ async def test_a_call_for_a_tool_not_offered_is_audited_too(
 
 
 async def test_a_call_refused_while_shutting_down_is_audited(server_config: ServerConfig, state_dir: Path) -> None:
-    from server.drain import Drain
+    from collections_mcp.server.drain import Drain
 
     drain = Drain()
     async with Client(build_server(dataclasses.replace(server_config, drain=drain))) as client:
@@ -258,7 +258,7 @@ async def test_the_audit_command_prints_the_log(
         await mcp.call_tool("scollect_get_account", {"file_number": "R1000"})
     monkeypatch.setenv("COLLECTIONS_MCP_STATE_DIR", str(state_dir))
     monkeypatch.chdir(state_dir)  # no stray .env
-    monkeypatch.setattr("server.cli.configure_logging", lambda level: None)
+    monkeypatch.setattr("collections_mcp.server.cli.configure_logging", lambda level: None)
 
     assert await cli("audit") == 0
     table = capsys.readouterr().out.splitlines()

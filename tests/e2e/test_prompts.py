@@ -14,13 +14,20 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
-from sandbox.runner import RunningSandbox
-from server.app import ServerConfig, build_server
-from server.prompts import TOOL_MENTION, PromptFile, PromptFileError, bundled_prompts, load_prompts, register_prompts
-from server.runtime import sandbox_vendor_settings
-from server.settings import TOOLSETS, ServerSettings
-from tools.accounts.settings import accounts_settings
-from tools.common.settings import VendorSettings
+from collections_mcp.sandbox.runner import RunningSandbox
+from collections_mcp.server.app import ServerConfig, build_server
+from collections_mcp.server.prompts import (
+    TOOL_MENTION,
+    PromptFile,
+    PromptFileError,
+    bundled_prompts,
+    load_prompts,
+    register_prompts,
+)
+from collections_mcp.server.runtime import sandbox_vendor_settings
+from collections_mcp.server.settings import TOOLSETS, ServerSettings
+from collections_mcp.tools.accounts.settings import accounts_settings
+from collections_mcp.tools.common.settings import VendorSettings
 
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 REQUIRED = {"work_account", "take_payment", "log_call_outcome", "review_worklist"}
@@ -250,7 +257,7 @@ def test_two_files_with_one_name_are_an_error(tmp_path: Path) -> None:
 def test_build_server_fails_on_a_broken_bundled_prompt(full_config: ServerConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The startup path itself (build_server), not only the loader, refuses a malformed file."""
     (tmp_path / "broken.md").write_text("---\nname: x\n")
-    monkeypatch.setattr("server.prompts.bundled_prompts", lambda: tmp_path)
+    monkeypatch.setattr("collections_mcp.server.prompts.bundled_prompts", lambda: tmp_path)
     with pytest.raises(PromptFileError, match=r"broken\.md"):
         build_server(full_config)
 
@@ -259,7 +266,7 @@ def test_build_server_fails_on_a_broken_bundled_prompt(full_config: ServerConfig
 async def test_unknown_prompt_is_invalid_params(server_config: Any, mode: str) -> None:
     from mcp.shared.exceptions import MCPError
 
-    from server.app import build_server
+    from collections_mcp.server.app import build_server
 
     async with Client(build_server(server_config), mode=mode) as client:  # type: ignore[arg-type]
         with pytest.raises(MCPError) as caught:

@@ -18,12 +18,12 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel
 
-from sandbox.http import serve_app
-from server.access import TokenGrant
-from server.app import ServerConfig, build_server
-from server.http import build_http_app
-from server.logs import JsonLines
-from server.pipeline import Proceed, ToolCall
+from collections_mcp.sandbox.http import serve_app
+from collections_mcp.server.access import TokenGrant
+from collections_mcp.server.app import ServerConfig, build_server
+from collections_mcp.server.http import build_http_app
+from collections_mcp.server.logs import JsonLines
+from collections_mcp.server.pipeline import Proceed, ToolCall
 from tests.helpers import text_of
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,8 @@ import pytest
 from mcp import Client
 from mcp.types import ElicitResult
 
-from sandbox.runner import RunningSandbox
-from sandbox.scollect.demo_data import SPECIAL_ACCOUNTS
+from collections_mcp.sandbox.runner import RunningSandbox
+from collections_mcp.sandbox.scollect.demo_data import SPECIAL_ACCOUNTS
 from tests.conftest import Wire
 from tests.helpers import failed, ok, text_of
 
@@ -275,7 +275,7 @@ async def test_update_permission_checks_value_type(mcp: Client, sandbox: Running
 
 
 async def test_update_account_field_guards_and_writes(server_config: Any, sandbox: RunningSandbox, wire: Wire) -> None:
-    from server.app import build_server
+    from collections_mcp.server.app import build_server
 
     shown: list[str] = []
 
@@ -326,8 +326,8 @@ async def test_create_callback_normalises_time(mcp: Client, wire: Wire) -> None:
 async def test_send_email_and_text_pass_the_compliance_guard_only_with_an_audited_override(
     server_config: Any, wire: Wire
 ) -> None:
-    from server.app import build_server
-    from server.audit import SqliteAuditLog, audit_path
+    from collections_mcp.server.app import build_server
+    from collections_mcp.server.audit import SqliteAuditLog, audit_path
 
     shown: list[str] = []
 
@@ -425,7 +425,7 @@ async def test_expiry_reported_in_the_vendors_envelope_relogs_in_exactly_once(
 
 
 async def test_a_4xx_html_page_is_one_request_and_a_clear_error(mcp: Client, sandbox: RunningSandbox, wire: Wire) -> None:
-    from sandbox.scollect.responses import werkzeug_page
+    from collections_mcp.sandbox.scollect.responses import werkzeug_page
 
     page = bytes(werkzeug_page(400).body).decode()
     sandbox.scollect.app.state.faults.http_error("^/getnotes/R1000$", 400, page, content_type="text/html", times=3)
@@ -442,7 +442,7 @@ async def test_a_4xx_html_page_is_one_request_and_a_clear_error(mcp: Client, san
 async def test_read_only_mode_registers_only_reads(server_config: Any, sandbox: RunningSandbox) -> None:
     from dataclasses import replace
 
-    from server.app import build_server
+    from collections_mcp.server.app import build_server
 
     settings = server_config.settings.model_copy(update={"read_only": True})
     async with Client(build_server(replace(server_config, settings=settings))) as client:

@@ -15,9 +15,9 @@ from anyio.abc import Process
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from sandbox.http import serve_app
-from sandbox.runner import RunningSandbox
-from server.app import ServerConfig, build_server
+from collections_mcp.sandbox.http import serve_app
+from collections_mcp.sandbox.runner import RunningSandbox
+from collections_mcp.server.app import ServerConfig, build_server
 from tests.e2e.console import ANNOUNCEMENT, SCRIPT, serve_http
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -130,7 +130,7 @@ async def test_sigterm_lets_the_running_call_finish_then_exits_zero(http_server:
 async def test_a_draining_server_refuses_new_calls(server_config: ServerConfig) -> None:
     from dataclasses import replace
 
-    from server.drain import Drain
+    from collections_mcp.server.drain import Drain
 
     drain = Drain()
     async with Client(build_server(replace(server_config, drain=drain))) as client:

@@ -11,11 +11,18 @@ import anyio
 import pytest
 from pydantic import BaseModel
 
-from server.audit import AuditRecord, AuditStage, SqliteAuditLog, is_secret_key, record_rejected, redact_arguments
-from server.pipeline import Refused, ToolCall
-from tools.common.errors import VendorError
-from tools.common.spec import AnySpec, Effect, ToolSpec
-from tools.common.types import SocialSecurityNumber
+from collections_mcp.server.audit import (
+    AuditRecord,
+    AuditStage,
+    SqliteAuditLog,
+    is_secret_key,
+    record_rejected,
+    redact_arguments,
+)
+from collections_mcp.server.pipeline import Refused, ToolCall
+from collections_mcp.tools.common.errors import VendorError
+from collections_mcp.tools.common.spec import AnySpec, Effect, ToolSpec
+from collections_mcp.tools.common.types import SocialSecurityNumber
 
 pytestmark = pytest.mark.anyio
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.scollect.envelope import is_auth_failure, parse_body, success_message, unwrap
+from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
+from collections_mcp.tools.scollect.envelope import is_auth_failure, parse_body, success_message, unwrap
 
 
 def test_plain_result_is_returned() -> None:

@@ -20,8 +20,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ElicitResult, InputRequiredResult, TextContent
 from pydantic import BaseModel
 
-from server.human import IDLE_TIMEOUT_SECONDS, Conversations, InputRequired, McpHumanChannel
-from tools.common.human import Ask, Progress, Question
+from collections_mcp.server.human import IDLE_TIMEOUT_SECONDS, Conversations, InputRequired, McpHumanChannel
+from collections_mcp.tools.common.human import Ask, Progress, Question
 
 pytestmark = pytest.mark.anyio
 GUARD = 5.0

@@ -12,9 +12,9 @@ import anyio
 import pytest
 from pydantic import BaseModel
 
-from server.idempotency import IdempotencyBusy, IdempotencyStore, request_key
-from tools.common.errors import VendorError
-from tools.common.types import SocialSecurityNumber
+from collections_mcp.server.idempotency import IdempotencyBusy, IdempotencyStore, request_key
+from collections_mcp.tools.common.errors import VendorError
+from collections_mcp.tools.common.types import SocialSecurityNumber
 
 pytestmark = pytest.mark.anyio
 

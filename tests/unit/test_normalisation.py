@@ -7,8 +7,16 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from tools.common.compact import Page, compact_mapping, flag, iso_date, iso_timestamp, money
-from tools.common.types import Amount, FileNumber, MaskedCard, MaskedSSN, PhoneNumber, SocialSecurityNumber, mask_ssn
+from collections_mcp.tools.common.compact import Page, compact_mapping, flag, iso_date, iso_timestamp, money
+from collections_mcp.tools.common.types import (
+    Amount,
+    FileNumber,
+    MaskedCard,
+    MaskedSSN,
+    PhoneNumber,
+    SocialSecurityNumber,
+    mask_ssn,
+)
 
 
 class _Phone(BaseModel):

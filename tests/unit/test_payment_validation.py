@@ -12,7 +12,7 @@ from pydantic import SecretStr, ValidationError
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from server.payments import (
+from collections_mcp.server.payments import (
     MAX_INVALID_SUBMISSIONS,
     BankDetails,
     Capture,
@@ -24,9 +24,9 @@ from server.payments import (
     validate_bank,
     validate_card,
 )
-from server.settings import ConfigError
-from tools.common.errors import InvalidArgument
-from tools.scollect.payments import (
+from collections_mcp.server.settings import ConfigError
+from collections_mcp.tools.common.errors import InvalidArgument
+from collections_mcp.tools.scollect.payments import (
     CapturedBank,
     CapturedCard,
     RecordPaymentArgs,

@@ -11,8 +11,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from server.client_config import env_variables, vendor_env_variables
-from server.settings import TOOLSETS, ServerSettings
+from collections_mcp.server.client_config import env_variables, vendor_env_variables
+from collections_mcp.server.settings import TOOLSETS, ServerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "tests" / "data" / "server.schema.json"  # source URL: tests/data/README.md

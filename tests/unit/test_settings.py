@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import AliasChoices, ValidationError
 
-from server.settings import ConfigError, ServerSettings, plan_vendors
+from collections_mcp.server.settings import ConfigError, ServerSettings, plan_vendors
 
 
 @pytest.fixture(autouse=True)
@@ -74,8 +74,8 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
 
 
 def test_tool_allowlist_narrows_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    from server.app import ServerConfig
-    from server.settings import load_vendor_settings
+    from collections_mcp.server.app import ServerConfig
+    from collections_mcp.server.settings import load_vendor_settings
 
     monkeypatch.setenv("COLLECTIONS_MCP_TOOLS", "scollect_get_account, scollect_add_note")
     settings = ServerSettings()
@@ -96,8 +96,8 @@ def _documented_variables() -> dict[str, str]:
 
 
 def test_env_example_documents_every_setting() -> None:
-    from server.settings import TOOLSETS
-    from tools.accounts.settings import AccountsSettings
+    from collections_mcp.server.settings import TOOLSETS
+    from collections_mcp.tools.accounts.settings import AccountsSettings
 
     documented = set(_documented_variables())
     expected = set()

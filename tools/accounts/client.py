@@ -21,9 +21,9 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskGroup
 
-from tools.accounts.settings import AccountsSettings
-from tools.common.errors import InvalidArgument, VendorError
-from tools.scollect.client import ScollectClient
+from collections_mcp.tools.accounts.settings import AccountsSettings
+from collections_mcp.tools.common.errors import InvalidArgument, VendorError
+from collections_mcp.tools.scollect.client import ScollectClient
 
 T = TypeVar("T")
 

@@ -25,10 +25,18 @@ from zoneinfo import ZoneInfo
 
 import anyio
 
-from tools.accounts.client import start
-from tools.accounts.contact_rules import AttemptFact, Channel, ContactFacts, Direction, Hold, Permissions, PhoneKind
-from tools.common.compact import flag, iso_date, parse_vendor_datetime, text
-from tools.scollect.client import ScollectClient
+from collections_mcp.tools.accounts.client import start
+from collections_mcp.tools.accounts.contact_rules import (
+    AttemptFact,
+    Channel,
+    ContactFacts,
+    Direction,
+    Hold,
+    Permissions,
+    PhoneKind,
+)
+from collections_mcp.tools.common.compact import flag, iso_date, parse_vendor_datetime, text
+from collections_mcp.tools.scollect.client import ScollectClient
 
 Row = dict[str, Any]
 

@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer, model_validator
 
-from tools.accounts.contact_rules import Channel, ContactVerdict
-from tools.common.models import Args, Out
-from tools.common.types import FileNumber, MaskedSSN, PhoneNumber
+from collections_mcp.tools.accounts.contact_rules import Channel, ContactVerdict
+from collections_mcp.tools.common.models import Args, Out
+from collections_mcp.tools.common.types import FileNumber, MaskedSSN, PhoneNumber
 
 # ------------------------------------------------------------------------------------------------- arguments
 

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from tools.common.settings import VendorSettings
-from tools.scollect.settings import ScollectSettings
+from collections_mcp.tools.common.settings import VendorSettings
+from collections_mcp.tools.scollect.settings import ScollectSettings
 
 
 class AccountsSettings(VendorSettings):

@@ -9,15 +9,15 @@ from typing import Any
 
 import anyio
 
-from tools.accounts import models as m
-from tools.accounts.client import AccountsClient, Outcome, start
-from tools.accounts.contact_rules import ContactVerdict, evaluate
-from tools.accounts.facts import contact_facts_from, scollect_contact_facts
-from tools.accounts.settings import AccountsSettings
-from tools.common.compact import parse_vendor_datetime, text
-from tools.common.errors import VendorNotFound
-from tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
-from tools.scollect import models as sm
+from collections_mcp.tools.accounts import models as m
+from collections_mcp.tools.accounts.client import AccountsClient, Outcome, start
+from collections_mcp.tools.accounts.contact_rules import ContactVerdict, evaluate
+from collections_mcp.tools.accounts.facts import contact_facts_from, scollect_contact_facts
+from collections_mcp.tools.accounts.settings import AccountsSettings
+from collections_mcp.tools.common.compact import parse_vendor_datetime, text
+from collections_mcp.tools.common.errors import VendorNotFound
+from collections_mcp.tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
+from collections_mcp.tools.scollect import models as sm
 
 Ctx = ToolContext[AccountsClient]
 Row = dict[str, Any]

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from tools.billing_care.models import (
+from collections_mcp.tools.billing_care.models import (
     AccountCollections,
     ActionHistory,
     ActionHistoryEntry,
@@ -36,10 +36,10 @@ from tools.billing_care.models import (
     ResourceReference,
     action_kind,
 )
-from tools.billing_care.settings import BillingCareSettings
-from tools.common.compact import compact_mapping, money, text
-from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.common.http import pooled_client, retry_read, send
+from collections_mcp.tools.billing_care.settings import BillingCareSettings
+from collections_mcp.tools.common.compact import compact_mapping, money, text
+from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
+from collections_mcp.tools.common.http import pooled_client, retry_read, send
 
 VENDOR = "Oracle Billing Care"
 API_ROOT = "/bcws/webresources/v1.0"

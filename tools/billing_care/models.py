@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from tools.common.models import Args, Out
+from collections_mcp.tools.common.models import Args, Out
 
 _DB = r"\d+\.\d+\.\d+\.\d+"
 

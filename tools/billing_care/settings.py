@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from tools.common.settings import VendorConfigError, VendorSettings
+from collections_mcp.tools.common.settings import VendorConfigError, VendorSettings
 
 AuthMode = Literal["basic", "bearer"]
 

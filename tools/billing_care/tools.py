@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from tools.billing_care import models as m
-from tools.billing_care.client import BillingCareClient
-from tools.billing_care.settings import BillingCareSettings
-from tools.common.errors import VendorNotFound
-from tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
+from collections_mcp.tools.billing_care import models as m
+from collections_mcp.tools.billing_care.client import BillingCareClient
+from collections_mcp.tools.billing_care.settings import BillingCareSettings
+from collections_mcp.tools.common.errors import VendorNotFound
+from collections_mcp.tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
 
 Ctx = ToolContext[BillingCareClient]
 

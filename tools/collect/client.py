@@ -24,9 +24,9 @@ from typing import Any, Final
 import anyio
 import httpx
 
-from tools.collect.settings import CollectSettings
-from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.common.http import pooled_client, retry_read, send
+from collections_mcp.tools.collect.settings import CollectSettings
+from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
+from collections_mcp.tools.common.http import pooled_client, retry_read, send
 
 VENDOR: Final = "Collect!"
 DATA: Final = "/api/v1/collect/data"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.common.errors import VendorError
+from collections_mcp.tools.common.errors import VendorError
 
 VENDOR = "Collect!"
 

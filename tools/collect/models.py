@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tools.common.compact import flag, integer, iso_date, iso_timestamp, money, text
-from tools.common.models import Address, Args, Limit, Offset, Out, none_if_empty
-from tools.common.types import IsoDate, MaskedSSN, PhoneNumber
+from collections_mcp.tools.common.compact import flag, integer, iso_date, iso_timestamp, money, text
+from collections_mcp.tools.common.models import Address, Args, Limit, Offset, Out, none_if_empty
+from collections_mcp.tools.common.types import IsoDate, MaskedSSN, PhoneNumber
 
 Row = dict[str, Any]
 

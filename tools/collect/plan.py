@@ -37,12 +37,12 @@ from pydantic import Field
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from tools.collect.client import CollectClient
-from tools.collect.forms import CollectForm, parse_form
-from tools.common.errors import VendorError, VendorUnavailable
-from tools.common.human import Ask, HumanUnavailable, Progress, Question
-from tools.common.models import Args, Out
-from tools.common.spec import ToolContext
+from collections_mcp.tools.collect.client import CollectClient
+from collections_mcp.tools.collect.forms import CollectForm, parse_form
+from collections_mcp.tools.common.errors import VendorError, VendorUnavailable
+from collections_mcp.tools.common.human import Ask, HumanUnavailable, Progress, Question
+from collections_mcp.tools.common.models import Args, Out
+from collections_mcp.tools.common.spec import ToolContext
 
 VENDOR = "Collect!"
 RecordType = Literal["debtor", "client", "cosigner", "associate"]

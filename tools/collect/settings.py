@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from tools.common.settings import VendorSettings
+from collections_mcp.tools.common.settings import VendorSettings
 
 _DATABASE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 DATABASE_HEADER = "x-collect-database"

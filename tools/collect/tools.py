@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from tools.collect import models as m
-from tools.collect import plan
-from tools.collect.client import DATA, CollectClient, Condition
-from tools.collect.settings import CollectSettings
-from tools.common.compact import Page
-from tools.common.errors import InvalidArgument
-from tools.common.models import NoArgs
-from tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
+from collections_mcp.tools.collect import models as m
+from collections_mcp.tools.collect import plan
+from collections_mcp.tools.collect.client import DATA, CollectClient, Condition
+from collections_mcp.tools.collect.settings import CollectSettings
+from collections_mcp.tools.common.compact import Page
+from collections_mcp.tools.common.errors import InvalidArgument
+from collections_mcp.tools.common.models import NoArgs
+from collections_mcp.tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
 
 Ctx = ToolContext[CollectClient]
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from tools.common.errors import VendorUnavailable
+from collections_mcp.tools.common.errors import VendorUnavailable
 
 T = TypeVar("T")
 

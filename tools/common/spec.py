@@ -17,8 +17,8 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from tools.common.human import Person
-from tools.common.settings import VendorSettings
+from collections_mcp.tools.common.human import Person
+from collections_mcp.tools.common.settings import VendorSettings
 
 ClientT = TypeVar("ClientT")
 InT = TypeVar("InT", bound=BaseModel)

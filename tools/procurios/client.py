@@ -25,10 +25,16 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 from pydantic import ValidationError as ArgumentsError
 
-from tools.common.compact import text
-from tools.common.errors import InvalidArgument, VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from tools.common.http import pooled_client, retry_read, send
-from tools.procurios.models import (
+from collections_mcp.tools.common.compact import text
+from collections_mcp.tools.common.errors import (
+    InvalidArgument,
+    VendorAuthError,
+    VendorError,
+    VendorNotFound,
+    VendorUnavailable,
+)
+from collections_mcp.tools.common.http import pooled_client, retry_read, send
+from collections_mcp.tools.procurios.models import (
     ContactMoment,
     ContactMomentDraft,
     ContactMomentSchema,
@@ -36,7 +42,7 @@ from tools.procurios.models import (
     SchemaField,
     Tag,
 )
-from tools.procurios.settings import ProcuriosSettings
+from collections_mcp.tools.procurios.settings import ProcuriosSettings
 
 VENDOR = "Procurios"
 MEDIA_TYPE: Final = "application/vnd.procurios.contact_moment+json; version=1"

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
-from tools.common.models import Args, Out
+from collections_mcp.tools.common.models import Args, Out
 
 PAGE_SIZE = 25  # Procurios answers 25 contact moments per page
 

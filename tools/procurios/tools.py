@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.common.models import NoArgs
-from tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
-from tools.procurios import models as m
-from tools.procurios.client import ProcuriosClient, summarise_schema
-from tools.procurios.settings import ProcuriosSettings
+from collections_mcp.tools.common.models import NoArgs
+from collections_mcp.tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
+from collections_mcp.tools.procurios import models as m
+from collections_mcp.tools.procurios.client import ProcuriosClient, summarise_schema
+from collections_mcp.tools.procurios.settings import ProcuriosSettings
 
 Ctx = ToolContext[ProcuriosClient]
 

@@ -15,10 +15,10 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
-from tools.common.errors import VendorAuthError, VendorError, VendorNotFound
-from tools.common.http import pooled_client, retry_read, send
-from tools.scollect.envelope import VENDOR, is_auth_failure, parse_body, success_message, unwrap
-from tools.scollect.settings import ScollectSettings
+from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound
+from collections_mcp.tools.common.http import pooled_client, retry_read, send
+from collections_mcp.tools.scollect.envelope import VENDOR, is_auth_failure, parse_body, success_message, unwrap
+from collections_mcp.tools.scollect.settings import ScollectSettings
 
 Row = dict[str, Any]
 

@@ -23,7 +23,7 @@ import json
 import re
 from typing import Any, Final
 
-from tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
+from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
 
 VENDOR = "Scollect"
 _NOT_FOUND_WORDING = ("not found", "does not exist", "no payment info found")

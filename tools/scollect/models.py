@@ -12,10 +12,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tools.common.compact import compact_mapping, flag, integer, iso_date, iso_timestamp, money, text
-from tools.common.errors import InvalidArgument
-from tools.common.models import Address, Args, Limit, Offset, Out, none_if_empty
-from tools.common.types import FileNumber, IsoDate, MaskedCard, MaskedSSN, PhoneNumber, SocialSecurityNumber, mask_ssn
+from collections_mcp.tools.common.compact import compact_mapping, flag, integer, iso_date, iso_timestamp, money, text
+from collections_mcp.tools.common.errors import InvalidArgument
+from collections_mcp.tools.common.models import Address, Args, Limit, Offset, Out, none_if_empty
+from collections_mcp.tools.common.types import (
+    FileNumber,
+    IsoDate,
+    MaskedCard,
+    MaskedSSN,
+    PhoneNumber,
+    SocialSecurityNumber,
+    mask_ssn,
+)
 
 Row = dict[str, Any]
 
@@ -152,7 +160,7 @@ PermissionField = Literal[
 
 def permission_wire_value(field: str, value: str) -> str:
     """Check a permission value against its field's type and give the vendor's form, or explain what fits."""
-    from tools.common.types import normalise_us_phone
+    from collections_mcp.tools.common.types import normalise_us_phone
 
     kind = PERMISSION_FIELDS[field]
     raw = value.strip()

@@ -22,12 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from tools.common.errors import InvalidArgument, VendorError
-from tools.common.human import HumanUnavailable
-from tools.common.models import Args, Out
-from tools.common.spec import ToolContext
-from tools.common.types import Amount, FileNumber, IsoDate
-from tools.scollect.client import ScollectClient
+from collections_mcp.tools.common.errors import InvalidArgument, VendorError
+from collections_mcp.tools.common.human import HumanUnavailable
+from collections_mcp.tools.common.models import Args, Out
+from collections_mcp.tools.common.spec import ToolContext
+from collections_mcp.tools.common.types import Amount, FileNumber, IsoDate
+from collections_mcp.tools.scollect.client import ScollectClient
 
 Ctx = ToolContext[ScollectClient]
 T = TypeVar("T")

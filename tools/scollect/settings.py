@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from tools.common.settings import VendorSettings
+from collections_mcp.tools.common.settings import VendorSettings
 
 
 class ScollectSettings(VendorSettings):

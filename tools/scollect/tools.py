@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.common.compact import Page
-from tools.common.models import NoArgs
-from tools.common.spec import ContactRequest, Effect, ToolContext, Toolset, ToolSpec
-from tools.scollect import models as m
-from tools.scollect import payments as pay
-from tools.scollect.client import ScollectClient
-from tools.scollect.settings import ScollectSettings
+from collections_mcp.tools.common.compact import Page
+from collections_mcp.tools.common.models import NoArgs
+from collections_mcp.tools.common.spec import ContactRequest, Effect, ToolContext, Toolset, ToolSpec
+from collections_mcp.tools.scollect import models as m
+from collections_mcp.tools.scollect import payments as pay
+from collections_mcp.tools.scollect.client import ScollectClient
+from collections_mcp.tools.scollect.settings import ScollectSettings
 
 Ctx = ToolContext[ScollectClient]
 
