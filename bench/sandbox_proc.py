@@ -15,8 +15,9 @@ import anyio
 import anyio.to_thread
 from pydantic import SecretStr
 
-from collections_mcp.sandbox.runner import RunningSandbox, run_sandbox
-from collections_mcp.server.runtime import sandbox_config, sandbox_vendor_settings
+from collections_mcp.sandbox.runner import RunningSandbox
+from collections_mcp.server.core.catalog import installed_catalog
+from collections_mcp.server.ops.runtime import running_sandbox, sandbox_vendor_settings
 from collections_mcp.server.settings import ServerSettings
 
 
@@ -24,7 +25,7 @@ def server_env(sandbox: RunningSandbox) -> dict[str, str]:
     """SCOLLECT_*, COLLECT_*, BILLING_CARE_*, PROCURIOS_*: exactly what `sandbox_vendor_settings` sets."""
     env: dict[str, str] = {}
     for name, vendor in sandbox_vendor_settings(sandbox).items():
-        if name == "accounts":  # derived from the Scollect settings by the server itself
+        if installed_catalog().by_name[name].derive_settings is not None:  # the server derives it itself
             continue
         for field in vendor.model_fields_set:
             value: Any = getattr(vendor, field)
@@ -36,7 +37,9 @@ def server_env(sandbox: RunningSandbox) -> dict[str, str]:
 
 async def main(latency_ms: float) -> None:
     settings = ServerSettings(_env_file=None, sandbox_latency_ms=latency_ms)  # type: ignore[call-arg]
-    async with run_sandbox(sandbox_config(settings)) as sandbox:
+    async with running_sandbox(settings) as running:
+        assert isinstance(running, RunningSandbox)
+        sandbox = running
         collect = sandbox.collect
         described = {
             "latency_ms": latency_ms,

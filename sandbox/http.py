@@ -1,23 +1,26 @@
-"""HTTP plumbing every vendor simulator shares: request log, fault injection, latency, loopback server."""
+"""HTTP plumbing every vendor simulator shares: request log, fault injection, latency.
+
+The simulators are served on loopback by the server's embedded listener (`serve_app`, re-exported here).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import re
-import socket
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
 import anyio
-import uvicorn
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from collections_mcp.server.transport.embedded import serve_app
+
+__all__ = ["serve_app"]
 
 NON_JSON_BODY: Final = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -293,6 +296,9 @@ def instrument(app: Starlette, *, latency_seconds: float = 0.0) -> None:
     app.state.faults = instruments.faults
     app.state.latency = instruments.latency
     app.add_middleware(_SimulatorMiddleware, instruments=instruments)
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    if _DROP_FILTER not in uvicorn_error.filters:
+        uvicorn_error.addFilter(_DROP_FILTER)
 
 
 class _HideDroppedConnections(logging.Filter):
@@ -303,71 +309,3 @@ class _HideDroppedConnections(logging.Filter):
 
 
 _DROP_FILTER: Final = _HideDroppedConnections()
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves the host process's signal handlers alone and stops when told, not at its
-    next 100 ms poll (a test suite starts and stops hundreds of these)."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self._stop = asyncio.Event()
-
-    def stop(self) -> None:
-        self.should_exit = True
-        self._stop.set()
-
-    async def main_loop(self) -> None:
-        counter = 0
-        while not await self.on_tick(counter):
-            counter += 10  # on_tick refreshes the Date header when counter % 10 == 0, i.e. once a second here
-            with anyio.move_on_after(1.0):  # no helper task per tick (asyncio.wait_for would make one)
-                await self._stop.wait()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serve_app(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, websockets: bool = False
-) -> AsyncIterator[str]:
-    """Serve `app` on a loopback socket; yields its base URL, which accepts connections at once."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on TCP sockets that say so, and without it every small
-    # response waits ~40 ms for a delayed ACK (uvicorn writes headers and body separately).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Bound and listening before uvicorn starts: early connections wait in the backlog, no polling needed.
-        sock.bind((host, port))
-        sock.listen(128)
-        sock.setblocking(False)
-        bound_port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=bound_port,
-            log_config=None,  # never touch the host's logging (stdout belongs to MCP stdio)
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            http="h11",
-            ws="websockets-sansio" if websockets else "none",
-            server_header=False,
-            timeout_graceful_shutdown=5,
-        )
-        uvicorn_error = logging.getLogger("uvicorn.error")
-        if _DROP_FILTER not in uvicorn_error.filters:
-            uvicorn_error.addFilter(_DROP_FILTER)
-        server = _EmbeddedServer(config)
-        authority = f"[{host}]" if family == socket.AF_INET6 else host
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(server.serve, [sock])
-            try:
-                yield f"http://{authority}:{bound_port}"
-            finally:
-                server.stop()
-    finally:
-        sock.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, fields
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
@@ -47,6 +47,10 @@ class VendorSandbox(Protocol):
 
     def describe(self) -> list[str]: ...
 
+    def connection(self) -> dict[str, Any]:
+        """The settings values (as the vendor's client settings name them) that reach this simulator."""
+        ...
+
 
 @dataclass(frozen=True)
 class ScollectSandbox:
@@ -66,6 +70,9 @@ class ScollectSandbox:
             f"  login: POST {self.base_url}/login  apikey={self.api_key}  pin={self.pin}",
         ]
 
+    def connection(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "api_key": self.api_key, "pin": self.pin}
+
 
 @dataclass(frozen=True)
 class BillingCareSandbox:
@@ -84,6 +91,10 @@ class BillingCareSandbox:
             f"  auth: basic {self.username}:{self.password}  or  bearer {self.token}",
         ]
 
+    def connection(self) -> dict[str, Any]:
+        # Basic auth: the client takes exactly one of basic credentials or a bearer token.
+        return {"base_url": self.base_url, "username": self.username, "password": self.password, "token": None}
+
 
 @dataclass(frozen=True)
 class ProcuriosSandbox:
@@ -99,6 +110,9 @@ class ProcuriosSandbox:
             f"{self.title}: {self.base_url}/l/contact_moment_api/contact_moment",
             f"  auth: bearer {self.token}  (Accept: application/vnd.procurios.contact_moment+json; version=1)",
         ]
+
+    def connection(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "token": self.token}
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,9 @@ class CollectSandbox:
             f"{self.title}: {self.base_url}/api/v1/  (websocket {self.base_url.replace('http', 'ws', 1)}/websocket)",
             f"  login: POST {self.base_url}/api/v1/auth/login  op_id={self.operator_id}  op_password={self.operator_password}",
         ]
+
+    def connection(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "operator_id": self.operator_id, "operator_password": self.operator_password}
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,10 @@ class RunningSandbox:
     def describe_urls(self) -> list[str]:
         """One short line per vendor: 'Scollect (SMAX) at http://127.0.0.1:PORT'."""
         return [f"{vendor.title} at {vendor.base_url}" for vendor in self.vendors()]
+
+    def vendor_settings(self) -> dict[str, dict[str, Any]]:
+        """Per vendor (named like its toolset), the settings that point its client here."""
+        return {f.name: getattr(self, f.name).connection() for f in fields(self)}
 
 
 async def _start_scollect(config: SandboxConfig, stack: AsyncExitStack) -> ScollectSandbox:

@@ -54,6 +54,7 @@ import logging
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any, Literal
@@ -64,6 +65,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, InputRequiredResult
 from pydantic import Field
 
+from collections_mcp.server.core.catalog import installed_catalog
+
 logger = logging.getLogger(__name__)
 
 Style = Literal["chat", "voice"]
@@ -73,8 +76,13 @@ STYLE_DESCRIPTION = (
     "chat (default): Markdown for a chat window; voice: short spoken sentences, no Markdown, numbers read naturally"
 )
 
-# Tool names in prompt texts: `<toolset>_<verb>_<object>`. `accounts` is the cross-vendor toolset.
-TOOL_MENTION = re.compile(r"\b(?:scollect|collect|billing_care|procurios|accounts)_[a-z0-9_]*[a-z0-9]")
+
+
+@cache
+def tool_mention(toolsets: frozenset[str]) -> re.Pattern[str]:
+    """Tool names in prompt texts: `<toolset>_<verb>_<object>`, for the installed toolsets' names."""
+    names = "|".join(sorted((re.escape(name) for name in toolsets), key=len, reverse=True))
+    return re.compile(rf"\b(?:{names})_[a-z0-9_]*[a-z0-9]")
 
 MAX_VALUE_LENGTH = 200
 
@@ -118,9 +126,11 @@ class PromptFile:
     arguments: tuple[ArgumentSpec, ...]
     sections: Mapping[Style, str]
 
-    def tool_names(self) -> set[str]:
-        """Every tool name any section mentions."""
-        return {match.group(0) for text in self.sections.values() for match in TOOL_MENTION.finditer(text)}
+    def tool_names(self, toolsets: Collection[str] | None = None) -> set[str]:
+        """Every tool name any section mentions (a word starting with a toolset's name and `_`; by default the
+        installed toolsets')."""
+        mention = tool_mention(frozenset(toolsets if toolsets is not None else installed_catalog().by_name))
+        return {match.group(0) for text in self.sections.values() for match in mention.finditer(text)}
 
     def mcp_arguments(self) -> list[PromptArgument]:
         declared = [PromptArgument(name=a.name, description=a.description, required=a.required) for a in self.arguments]
@@ -395,12 +405,17 @@ def as_mcp_prompt(prompt: PromptFile) -> FilePrompt:
 
 
 def register_prompts(
-    server: MCPServer[Any], directory: Traversable | None = None, *, available_tools: Collection[str] | None = None
+    server: MCPServer[Any],
+    directory: Traversable | None = None,
+    *,
+    toolsets: Collection[str] | None = None,
+    available_tools: Collection[str] | None = None,
 ) -> list[PromptFile]:
-    """Load the prompt files and add to `server` those whose tools are all in `available_tools` (None: all)."""
+    """Load the prompt files and add to `server` those whose tools are all in `available_tools` (None: all).
+    `toolsets` are the names tool mentions start with (default: every installed toolset, enabled or not)."""
     offered: list[PromptFile] = []
     for prompt in load_prompts(directory):
-        absent = sorted(prompt.tool_names() - set(available_tools)) if available_tools is not None else []
+        absent = sorted(prompt.tool_names(toolsets) - set(available_tools)) if available_tools is not None else []
         if absent:
             logger.info("prompt %s not offered: it uses %s, not enabled here", prompt.name, ", ".join(absent))
             continue

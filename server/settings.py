@@ -10,22 +10,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from collections_mcp.server.access import TokenGrant
-from collections_mcp.tools.accounts.settings import accounts_settings
-from collections_mcp.tools.accounts.tools import TOOLSET as ACCOUNTS
-from collections_mcp.tools.billing_care.tools import TOOLSET as BILLING_CARE
-from collections_mcp.tools.collect.tools import TOOLSET as COLLECT
+from collections_mcp.server.core.access import TokenGrant
+from collections_mcp.server.core.catalog import Catalog, installed_catalog
+from collections_mcp.server.core.errors import ConfigError as ConfigError  # re-exported: settings raise it
 from collections_mcp.tools.common.settings import VendorConfigError, VendorSettings
-from collections_mcp.tools.common.spec import Toolset
-from collections_mcp.tools.procurios.tools import TOOLSET as PROCURIOS
-from collections_mcp.tools.scollect.tools import TOOLSET as SCOLLECT
-
-# Every toolset the server knows, in the order tools are listed.
-TOOLSETS: dict[str, Toolset] = {toolset.name: toolset for toolset in (SCOLLECT, COLLECT, BILLING_CARE, PROCURIOS, ACCOUNTS)}
-
-
-class ConfigError(ValueError):
-    """A setting is wrong or incomplete; the message says which variable and what to do."""
 
 
 def unparsable_setting(exc: SettingsError) -> str:
@@ -143,7 +131,7 @@ class ServerSettings(BaseSettings):
     @field_validator("tools")
     @classmethod
     def _known_tools(cls, value: list[str] | None) -> list[str] | None:
-        known = {spec.name for toolset in TOOLSETS.values() for spec in toolset.specs}
+        known = installed_catalog().tool_names
         unknown = [name for name in value or [] if name not in known]
         if unknown:
             raise ValueError(f"COLLECTIONS_MCP_TOOLS names unknown tool(s) {', '.join(unknown)}; see `collections-mcp tools`")
@@ -152,10 +140,11 @@ class ServerSettings(BaseSettings):
     @field_validator("toolsets")
     @classmethod
     def _known_toolsets(cls, value: list[str] | None) -> list[str] | None:
-        unknown = [name for name in value or [] if name not in TOOLSETS]
+        known = installed_catalog().by_name
+        unknown = [name for name in value or [] if name not in known]
         if unknown:
             raise ValueError(
-                f"COLLECTIONS_MCP_TOOLSETS names unknown toolset(s) {', '.join(unknown)}; known: {', '.join(TOOLSETS)}"
+                f"COLLECTIONS_MCP_TOOLSETS names unknown toolset(s) {', '.join(unknown)}; known: {', '.join(known)}"
             )
         return value
 
@@ -168,13 +157,30 @@ class VendorPlan:
     vendors: dict[str, VendorSettings]
 
 
-def load_vendor_settings() -> dict[str, VendorSettings]:
-    return {name: toolset.settings_cls() for name, toolset in TOOLSETS.items()}
+def load_vendor_settings(catalog: Catalog | None = None) -> dict[str, VendorSettings]:
+    """Every toolset's settings as the environment and .env give them, enabled or not."""
+    return {toolset.name: toolset.settings_cls() for toolset in (catalog or installed_catalog()).toolsets}
 
 
-def plan_vendors(server: ServerSettings, vendor_settings: dict[str, VendorSettings] | None = None) -> VendorPlan:
+def derived_settings(
+    catalog: Catalog, vendors: dict[str, VendorSettings], env_file: str | None
+) -> dict[str, VendorSettings]:
+    """`vendors` plus the cross-vendor toolsets their settings enable (e.g. the accounts tools with Scollect)."""
+    derived = dict(vendors)
+    for toolset in catalog.toolsets:
+        if toolset.derive_settings is not None and toolset.name not in derived:
+            settings = toolset.derive_settings(vendors, env_file)
+            if settings is not None:
+                derived[toolset.name] = settings
+    return derived
+
+
+def plan_vendors(
+    server: ServerSettings, vendor_settings: dict[str, VendorSettings] | None = None, catalog: Catalog | None = None
+) -> VendorPlan:
     """Decide real vendors vs sandbox. Half-configured vendors are errors even when the sandbox is forced."""
-    settings = vendor_settings if vendor_settings is not None else load_vendor_settings()
+    catalog = catalog or installed_catalog()
+    settings = vendor_settings if vendor_settings is not None else load_vendor_settings(catalog)
     enabled: dict[str, VendorSettings] = {}
     problems: list[str] = []
     for name, vendor in settings.items():
@@ -185,9 +191,7 @@ def plan_vendors(server: ServerSettings, vendor_settings: dict[str, VendorSettin
             problems.append(str(exc))
     if problems:
         raise ConfigError("; ".join(problems))
-    derived = accounts_settings(enabled)
-    if derived is not None:
-        enabled["accounts"] = derived  # cross-vendor tools, on whenever a vendor they read is
+    enabled = derived_settings(catalog, enabled, ".env")  # cross-vendor tools, on whenever a vendor they read is
     if server.sandbox or not enabled:
         return VendorPlan(sandbox=True, vendors={})
     if server.toolsets:

@@ -15,9 +15,9 @@ from mcp.client.session import ClientSession
 
 from collections_mcp.sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
 from collections_mcp.server.app import ServerConfig, build_server
-from collections_mcp.server.logs import JsonLines
-from collections_mcp.server.runtime import sandbox_vendor_settings
+from collections_mcp.server.ops.runtime import sandbox_vendor_settings
 from collections_mcp.server.settings import ServerSettings
+from collections_mcp.server.transport.logs import JsonLines
 
 # Server state (audit log, idempotency keys) never goes to the developer's real state dir from a test; tests
 # that need isolation from each other pass their own tmp_path state_dir.

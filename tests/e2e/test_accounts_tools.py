@@ -21,7 +21,7 @@ from mcp import Client
 
 from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
-from collections_mcp.server.runtime import sandbox_vendor_settings
+from collections_mcp.server.ops.runtime import sandbox_vendor_settings
 from collections_mcp.server.settings import ServerSettings
 from collections_mcp.tools.accounts.settings import AccountsSettings, accounts_settings
 from collections_mcp.tools.common.settings import VendorSettings
@@ -397,7 +397,7 @@ async def test_the_lockout_survives_a_restart_and_holds_across_servers(
 async def test_identity_checks_are_audited_with_what_happened(
     mcp: Client, sandbox: RunningSandbox, accounts_config: ServerConfig
 ) -> None:
-    from collections_mcp.server.audit import SqliteAuditLog, audit_path
+    from collections_mcp.server.state.audit_log import SqliteAuditLog, audit_path
 
     given = identity_of(sandbox, "R1001")
     wrong = "0000" if given["ssn_last4"] != "0000" else "1111"

@@ -25,7 +25,7 @@ from collections_mcp.sandbox.collect.demo_data import FORM_CANCEL, FORM_OK
 from collections_mcp.sandbox.collect.plans import Activity, PlanOutcome
 from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
-from collections_mcp.server.pipeline import ServerState
+from collections_mcp.server.core.call import ServerState
 from collections_mcp.tools.collect.settings import CollectSettings
 from tests.helpers import text_of
 

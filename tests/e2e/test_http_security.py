@@ -17,13 +17,13 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from collections_mcp.sandbox.http import serve_app
-from collections_mcp.server.access import TokenGrant
 from collections_mcp.server.app import ServerConfig, build_server
-from collections_mcp.server.audit import SqliteAuditLog, audit_path
-from collections_mcp.server.cli import check_exposure
-from collections_mcp.server.http import build_http_app
-from collections_mcp.server.registry import EFFECT_META
+from collections_mcp.server.core.access import TokenGrant
+from collections_mcp.server.core.registry import EFFECT_META
+from collections_mcp.server.ops.cli import check_exposure
 from collections_mcp.server.settings import ConfigError
+from collections_mcp.server.state.audit_log import SqliteAuditLog, audit_path
+from collections_mcp.server.transport.http import build_http_app
 from tests.conftest import Wire
 from tests.e2e.console import serve_http
 from tests.helpers import text_of

@@ -21,8 +21,8 @@ from mcp.types import ElicitResult
 from collections_mcp.sandbox.http import serve_app
 from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
-from collections_mcp.server.audit import SqliteAuditLog, audit_path
-from collections_mcp.server.http import build_http_app
+from collections_mcp.server.state.audit_log import SqliteAuditLog, audit_path
+from collections_mcp.server.transport.http import build_http_app
 from tests.helpers import text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

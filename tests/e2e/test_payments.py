@@ -30,7 +30,8 @@ from mcp.types import (
 from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.sandbox.scollect.demo_data import SHARED_SSN_TWIN, SPECIAL_ACCOUNTS
 from collections_mcp.server.app import ServerConfig, build_server
-from collections_mcp.server.payments import CaptureService, CaptureStage
+from collections_mcp.server.payments.service import CaptureService
+from collections_mcp.server.policy.capture import CaptureStage
 from collections_mcp.server.settings import ServerSettings
 from tests.conftest import Wire, server_state_texts
 from tests.helpers import text_of

@@ -22,9 +22,10 @@ from mcp import Client
 from mcp.types import CallToolResult
 
 from collections_mcp.server.app import ServerConfig, build_server
-from collections_mcp.server.audit import SqliteAuditLog, audit_path
-from collections_mcp.server.cli import main
-from collections_mcp.server.idempotency import idempotency_path, request_key
+from collections_mcp.server.ops.cli import main
+from collections_mcp.server.policy.idempotency import request_key
+from collections_mcp.server.state.audit_log import SqliteAuditLog, audit_path
+from collections_mcp.server.state.idempotency_store import idempotency_path
 from collections_mcp.tools.scollect.models import AddNoteArgs
 from tests.conftest import Wire
 from tests.helpers import text_of
@@ -211,7 +212,7 @@ async def test_a_call_for_a_tool_not_offered_is_audited_too(
 
 
 async def test_a_call_refused_while_shutting_down_is_audited(server_config: ServerConfig, state_dir: Path) -> None:
-    from collections_mcp.server.drain import Drain
+    from collections_mcp.server.core.drain import Drain
 
     drain = Drain()
     async with Client(build_server(dataclasses.replace(server_config, drain=drain))) as client:
@@ -258,7 +259,7 @@ async def test_the_audit_command_prints_the_log(
         await mcp.call_tool("scollect_get_account", {"file_number": "R1000"})
     monkeypatch.setenv("COLLECTIONS_MCP_STATE_DIR", str(state_dir))
     monkeypatch.chdir(state_dir)  # no stray .env
-    monkeypatch.setattr("collections_mcp.server.cli.configure_logging", lambda level: None)
+    monkeypatch.setattr("collections_mcp.server.ops.cli.configure_logging", lambda level: None)
 
     assert await cli("audit") == 0
     table = capsys.readouterr().out.splitlines()

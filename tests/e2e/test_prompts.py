@@ -16,18 +16,22 @@ from mcp_types import INVALID_PARAMS
 
 from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
+from collections_mcp.server.core.catalog import installed_catalog
+from collections_mcp.server.ops.runtime import sandbox_vendor_settings
 from collections_mcp.server.prompts import (
-    TOOL_MENTION,
     PromptFile,
     PromptFileError,
     bundled_prompts,
     load_prompts,
     register_prompts,
+    tool_mention,
 )
-from collections_mcp.server.runtime import sandbox_vendor_settings
-from collections_mcp.server.settings import TOOLSETS, ServerSettings
+from collections_mcp.server.settings import ServerSettings
 from collections_mcp.tools.accounts.settings import accounts_settings
 from collections_mcp.tools.common.settings import VendorSettings
+
+TOOLSETS = installed_catalog().by_name
+TOOL_MENTION = tool_mention(frozenset(TOOLSETS))
 
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 REQUIRED = {"work_account", "take_payment", "log_call_outcome", "review_worklist"}

@@ -19,11 +19,11 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel
 
 from collections_mcp.sandbox.http import serve_app
-from collections_mcp.server.access import TokenGrant
 from collections_mcp.server.app import ServerConfig, build_server
-from collections_mcp.server.http import build_http_app
-from collections_mcp.server.logs import JsonLines
-from collections_mcp.server.pipeline import Proceed, ToolCall
+from collections_mcp.server.core.access import TokenGrant
+from collections_mcp.server.core.call import Proceed, ToolCall
+from collections_mcp.server.transport.http import build_http_app
+from collections_mcp.server.transport.logs import JsonLines
 from tests.helpers import text_of
 
 pytestmark = pytest.mark.anyio

@@ -327,7 +327,7 @@ async def test_send_email_and_text_pass_the_compliance_guard_only_with_an_audite
     server_config: Any, wire: Wire
 ) -> None:
     from collections_mcp.server.app import build_server
-    from collections_mcp.server.audit import SqliteAuditLog, audit_path
+    from collections_mcp.server.state.audit_log import SqliteAuditLog, audit_path
 
     shown: list[str] = []
 

@@ -130,7 +130,7 @@ async def test_sigterm_lets_the_running_call_finish_then_exits_zero(http_server:
 async def test_a_draining_server_refuses_new_calls(server_config: ServerConfig) -> None:
     from dataclasses import replace
 
-    from collections_mcp.server.drain import Drain
+    from collections_mcp.server.core.drain import Drain
 
     drain = Drain()
     async with Client(build_server(replace(server_config, drain=drain))) as client:

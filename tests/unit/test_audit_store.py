@@ -11,15 +11,9 @@ import anyio
 import pytest
 from pydantic import BaseModel
 
-from collections_mcp.server.audit import (
-    AuditRecord,
-    AuditStage,
-    SqliteAuditLog,
-    is_secret_key,
-    record_rejected,
-    redact_arguments,
-)
-from collections_mcp.server.pipeline import Refused, ToolCall
+from collections_mcp.server.core.call import Refused, ToolCall
+from collections_mcp.server.policy.audit import AuditStage, is_secret_key, record_rejected, redact_arguments
+from collections_mcp.server.state.audit_log import AuditRecord, SqliteAuditLog
 from collections_mcp.tools.common.errors import VendorError
 from collections_mcp.tools.common.spec import AnySpec, Effect, ToolSpec
 from collections_mcp.tools.common.types import SocialSecurityNumber

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from collections_mcp.tools.accounts.contact_rules import (
+from collections_mcp.tools.common.contact_rules import (
     AttemptFact,
     Code,
     ContactFacts,
@@ -20,7 +20,7 @@ from collections_mcp.tools.accounts.contact_rules import (
     next_convenient,
     resolve_zones,
 )
-from collections_mcp.tools.accounts.facts import attempt_time, attempts_from, holds_from, phone_facts
+from collections_mcp.tools.scollect.contact_facts import attempt_time, attempts_from, holds_from, phone_facts
 
 CHICAGO = ZoneInfo("America/Chicago")
 # Thursday 15 January 2026, 12:00 CST (18:00 UTC): no DST, well inside calling hours in Illinois.

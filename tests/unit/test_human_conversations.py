@@ -20,7 +20,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ElicitResult, InputRequiredResult, TextContent
 from pydantic import BaseModel
 
-from collections_mcp.server.human import IDLE_TIMEOUT_SECONDS, Conversations, InputRequired, McpHumanChannel
+from collections_mcp.server.core.conversations import (
+    IDLE_TIMEOUT_SECONDS,
+    Conversations,
+    InputRequired,
+    McpHumanChannel,
+)
 from collections_mcp.tools.common.human import Ask, Progress, Question
 
 pytestmark = pytest.mark.anyio

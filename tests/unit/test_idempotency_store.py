@@ -12,7 +12,8 @@ import anyio
 import pytest
 from pydantic import BaseModel
 
-from collections_mcp.server.idempotency import IdempotencyBusy, IdempotencyStore, request_key
+from collections_mcp.server.policy.idempotency import request_key
+from collections_mcp.server.state.idempotency_store import IdempotencyBusy, IdempotencyStore
 from collections_mcp.tools.common.errors import VendorError
 from collections_mcp.tools.common.types import SocialSecurityNumber
 

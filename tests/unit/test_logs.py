@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from collections_mcp.server.logs import JsonLines, announce, new_request_id, request_context, sane_request_id
+from collections_mcp.server.transport.logs import JsonLines, announce, new_request_id, request_context, sane_request_id
 
 SSN = "123-45-6789"
 CARD = "4111 1111 1111 1111"

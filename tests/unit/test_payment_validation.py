@@ -12,18 +12,16 @@ from pydantic import SecretStr, ValidationError
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from collections_mcp.server.payments import (
-    MAX_INVALID_SUBMISSIONS,
+from collections_mcp.server.payments.instruments import (
     BankDetails,
-    Capture,
-    CaptureService,
-    CaptureSubject,
     CardDetails,
     aba_routing_valid,
     card_brand,
     validate_bank,
     validate_card,
 )
+from collections_mcp.server.payments.service import MAX_INVALID_SUBMISSIONS, Capture, CaptureService
+from collections_mcp.server.policy.capture import CaptureSubject
 from collections_mcp.server.settings import ConfigError
 from collections_mcp.tools.common.errors import InvalidArgument
 from collections_mcp.tools.scollect.payments import (

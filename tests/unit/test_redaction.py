@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections_mcp.server.redaction import luhn_valid, scrub, scrub_text
+from collections_mcp.server.core.redaction import luhn_valid, scrub, scrub_text
 
 
 def test_ssns_are_masked_even_when_truncated() -> None:

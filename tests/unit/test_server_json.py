@@ -11,8 +11,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from collections_mcp.server.client_config import env_variables, vendor_env_variables
-from collections_mcp.server.settings import TOOLSETS, ServerSettings
+from collections_mcp.server.core.catalog import installed_catalog
+from collections_mcp.server.ops.client_config import env_variables, vendor_env_variables
+from collections_mcp.server.settings import ServerSettings
+
+TOOLSETS = installed_catalog().by_name
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "tests" / "data" / "server.schema.json"  # source URL: tests/data/README.md

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import AliasChoices, ValidationError
 
+from collections_mcp.server.core.catalog import installed_catalog
 from collections_mcp.server.settings import ConfigError, ServerSettings, plan_vendors
 
 
@@ -96,7 +97,7 @@ def _documented_variables() -> dict[str, str]:
 
 
 def test_env_example_documents_every_setting() -> None:
-    from collections_mcp.server.settings import TOOLSETS
+    TOOLSETS = installed_catalog().by_name
     from collections_mcp.tools.accounts.settings import AccountsSettings
 
     documented = set(_documented_variables())

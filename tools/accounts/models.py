@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer, model_validator
 
-from collections_mcp.tools.accounts.contact_rules import Channel, ContactVerdict
+from collections_mcp.tools.common.contact_rules import Channel, ContactVerdict
 from collections_mcp.tools.common.models import Args, Out
 from collections_mcp.tools.common.types import FileNumber, MaskedSSN, PhoneNumber
 

@@ -7,11 +7,9 @@ settings (real or sandbox) so its client can open its own pooled connection. Bui
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from collections_mcp.tools.common.settings import VendorSettings
@@ -29,24 +27,8 @@ class AccountsSettings(VendorSettings):
     required: ClassVar[tuple[str, ...]] = ()
 
     scollect: ScollectSettings | None = Field(default=None, exclude=True)
-    # Set by the server (never from the environment): where failed identity checks are kept, under its state
-    # directory, so the lockout survives restarts and holds across processes. None: in memory.
-    lockout_file: Path | None = Field(default=None, exclude=True)
-    scollect_timezone: str = Field(
-        default="UTC",
-        description="IANA zone Scollect writes attempt dates and times in (the simulator and Flask's GMT use UTC).",
-    )
     verify_max_failures: int = Field(default=3, ge=1, description="Failed identity checks per account per window.")
     verify_window_seconds: float = Field(default=900.0, gt=0, description="The identity-check lockout window.")
-
-    @field_validator("scollect_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not an IANA time zone (e.g. UTC, America/New_York)") from None
-        return value
 
     @property
     def enabled(self) -> bool:
@@ -54,7 +36,7 @@ class AccountsSettings(VendorSettings):
         return self.scollect is not None and self.scollect.enabled
 
 
-def accounts_settings(vendors: Mapping[str, VendorSettings], *, env_file: str | None = ".env") -> AccountsSettings | None:
+def accounts_settings(vendors: Mapping[str, VendorSettings], env_file: str | None = ".env") -> AccountsSettings | None:
     """The accounts settings for a server's resolved vendors, or None when no vendor it reads is enabled.
 
     COLLECTIONS_MCP_ACCOUNTS_* come from the environment (and `env_file`; None skips .env, as the sandbox does).

@@ -10,14 +10,15 @@ from typing import Any
 import anyio
 
 from collections_mcp.tools.accounts import models as m
-from collections_mcp.tools.accounts.client import AccountsClient, Outcome, start
-from collections_mcp.tools.accounts.contact_rules import ContactVerdict, evaluate
-from collections_mcp.tools.accounts.facts import contact_facts_from, scollect_contact_facts
-from collections_mcp.tools.accounts.settings import AccountsSettings
+from collections_mcp.tools.accounts.client import AccountsClient
+from collections_mcp.tools.accounts.settings import AccountsSettings, accounts_settings
 from collections_mcp.tools.common.compact import parse_vendor_datetime, text
+from collections_mcp.tools.common.concurrent import Outcome, start
+from collections_mcp.tools.common.contact_rules import ContactVerdict, evaluate
 from collections_mcp.tools.common.errors import VendorNotFound
 from collections_mcp.tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
 from collections_mcp.tools.scollect import models as sm
+from collections_mcp.tools.scollect.contact_facts import contact_facts_from, scollect_contact_facts
 
 Ctx = ToolContext[AccountsClient]
 Row = dict[str, Any]
@@ -112,7 +113,7 @@ async def snapshot(ctx: Ctx, args: m.SnapshotArgs) -> m.Snapshot:
             for a in _newest(parsed_attempts, lambda a: a.at or "")
         ]
         facts = contact_facts_from(file_number=number, channel="call", now=_now(ctx), account=row,
-                                   attempts=attempt_rows, vendor_tz=ctx.client.scollect_timezone)  # fmt: skip
+                                   attempts=attempt_rows, vendor_tz=ctx.client.scollect.timezone)  # fmt: skip
         parts["call_now"] = evaluate(facts)
     else:
         unavailable.append(m.Unavailable(part="call_now", error="needs the attempts log, which could not be read"))
@@ -145,7 +146,7 @@ async def check_contact(ctx: Ctx, args: m.CheckContactArgs) -> ContactVerdict:
     Check before every call, text or email; give `phone_number` to also check that number. Changes nothing."""
     facts = await scollect_contact_facts(
         ctx.client.scollect, args.file_number, args.channel, _now(ctx),
-        phone_number=args.phone_number, vendor_tz=ctx.client.scollect_timezone,
+        phone_number=args.phone_number, vendor_tz=ctx.client.scollect.timezone,
     )  # fmt: skip
     return evaluate(facts)
 
@@ -197,7 +198,8 @@ async def verify_identity(ctx: Ctx, args: m.VerifyIdentityArgs) -> m.IdentityChe
     Failed checks are limited per account (3 per 15 minutes by default); when locked nothing is compared
     and `retry_at` says when to try again. Do not tell the caller which detail was wrong."""
     lockout, number = ctx.client.lockout, args.file_number
-    admission = await lockout.reserve(number, _now(ctx))
+    failures = ctx.shared.events(IDENTITY_FAILURES)
+    admission = await lockout.reserve(number, _now(ctx), failures)
     if not admission.allowed:
         return m.IdentityCheck(
             file_number=number, verified=False, locked=True, ssn_last4="not_checked", date_of_birth="not_checked",
@@ -215,7 +217,7 @@ async def verify_identity(ctx: Ctx, args: m.VerifyIdentityArgs) -> m.IdentityChe
         }
         failed = "mismatch" in checks.values()
     finally:
-        after = await lockout.release(number, _now(ctx), failed=failed)
+        after = await lockout.release(number, _now(ctx), failures, failed=failed)
     verified = not failed and "match" in checks.values()
     if verified:
         message = "Identity verified."
@@ -233,6 +235,9 @@ async def verify_identity(ctx: Ctx, args: m.VerifyIdentityArgs) -> m.IdentityChe
 
 
 # ------------------------------------------------------------------------------------------------------ toolset
+
+# The shared event log of failed identity checks (per account), which the lockout counts.
+IDENTITY_FAILURES = "identity-failures"
 
 R = Effect.READ
 _SNAPSHOT_ENDPOINTS = (
@@ -264,4 +269,5 @@ TOOLSET = Toolset(
     open_client=AccountsClient.open,
     specs=tuple(_specs),
     probe=probe,
+    derive_settings=accounts_settings,
 )

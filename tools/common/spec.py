@@ -1,8 +1,10 @@
 """How a vendor package declares its tools: data, not decorated functions.
 
 A `ToolSpec` says what a tool is (name, effect, typed input and output, handler); a `Toolset` groups a
-vendor's specs with its settings and the factory for its client. `server/` turns these into MCP tools
-and wraps every one in the same policy pipeline, so nothing here knows about MCP or policy.
+vendor's specs with its settings, the factory for its client and the hooks the server's generic policy
+needs from a vendor (a readiness probe, the facts a contact is judged by, settings derived from other
+vendors'). `server/` turns these into MCP tools and wraps every one in the same policy pipeline, so nothing
+here knows about MCP or policy, and nothing in `server/` knows a vendor.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from collections_mcp.tools.common.contact_rules import ContactFacts
 from collections_mcp.tools.common.human import Person
 from collections_mcp.tools.common.settings import VendorSettings
+from collections_mcp.tools.common.state import MemoryState, SharedState
 
 ClientT = TypeVar("ClientT")
 InT = TypeVar("InT", bound=BaseModel)
@@ -51,8 +55,9 @@ class ContactRequest:
 @dataclass(frozen=True)
 class ToolContext(Generic[ClientT]):
     """What a handler may use: its vendor's client, progress reporting, the server's clock, the person
-    behind the call (`person.ask`), every open vendor client (cross-vendor tools), and payment details
-    captured out of band for this call (money tools that declare `capture`)."""
+    behind the call (`person.ask`), every open vendor client (cross-vendor tools), payment details
+    captured out of band for this call (money tools that declare `capture`), and the state the server keeps
+    for tools (rules that must hold across restarts and processes)."""
 
     client: ClientT
     report_progress: ProgressReporter
@@ -60,6 +65,7 @@ class ToolContext(Generic[ClientT]):
     person: Person
     clients: Mapping[str, Any] = field(default_factory=dict)
     captured: Any = None
+    shared: SharedState = field(default_factory=MemoryState)
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,10 @@ class ToolSpec(Generic[ClientT, InT, OutT]):
 
 AnySpec = ToolSpec[Any, Any, Any]
 
+# Reads, through a toolset's open client, the facts the compliance guard judges one contact by:
+# (client, file number, what the tool is about to do, now) -> facts.
+ContactFactsProvider = Callable[[Any, str, ContactRequest, datetime], Awaitable[ContactFacts]]
+
 
 @dataclass(frozen=True)
 class Toolset:
@@ -103,3 +113,9 @@ class Toolset:
     # One cheap authenticated read proving the vendor is reachable and our credentials work (readiness,
     # `doctor`); returns a short description without secrets.
     probe: Callable[[Any], Awaitable[str]] | None = None
+    # For a toolset with its own `contact` tools: the facts the compliance guard checks before each contact.
+    contact_facts: ContactFactsProvider | None = None
+    # For a cross-vendor toolset configured by other vendors' settings: its settings from theirs (resolved,
+    # real or sandbox) and its own variables (from `env_file` too, unless None), or None when a vendor it needs
+    # is not enabled. Such a toolset is never enabled on its own.
+    derive_settings: Callable[[Mapping[str, VendorSettings], str | None], VendorSettings | None] | None = None

@@ -33,8 +33,9 @@ def _segment(value: str) -> str:
 class ScollectClient:
     """One per server: shares a keep-alive pool and one JWT across all concurrent tool calls."""
 
-    def __init__(self, http: httpx.AsyncClient, api_key: SecretStr, pin: SecretStr) -> None:
+    def __init__(self, http: httpx.AsyncClient, api_key: SecretStr, pin: SecretStr, *, timezone: str = "UTC") -> None:
         self._http = http
+        self.timezone = timezone  # the zone Scollect writes attempt dates and times in
         self._api_key = api_key
         self._pin = pin
         self._token: str | None = None
@@ -48,7 +49,7 @@ class ScollectClient:
         assert settings.base_url and settings.api_key and settings.pin, "enabled settings are complete"
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         async with pooled_client(settings.base_url, settings.timeout_seconds, headers=headers) as http:
-            yield cls(http, settings.api_key, settings.pin)
+            yield cls(http, settings.api_key, settings.pin, timezone=settings.timezone)
 
     # -- transport and auth -------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from collections_mcp.tools.common.spec import ContactRequest, Effect, ToolContex
 from collections_mcp.tools.scollect import models as m
 from collections_mcp.tools.scollect import payments as pay
 from collections_mcp.tools.scollect.client import ScollectClient
+from collections_mcp.tools.scollect.contact_facts import contact_facts
 from collections_mcp.tools.scollect.settings import ScollectSettings
 
 Ctx = ToolContext[ScollectClient]
@@ -242,4 +243,5 @@ TOOLSET = Toolset(
     open_client=ScollectClient.open,
     specs=tuple(_specs),
     probe=probe,
+    contact_facts=contact_facts,
 )

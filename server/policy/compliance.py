@@ -1,21 +1,25 @@
 """The compliance guard: before a `contact` tool reaches a debtor, every contact rule is checked.
 
-The rules themselves (Regulation F call frequency and convenient hours, permissions, account holds)
-live in `tools/accounts/contact_rules.py`, shared with `accounts_check_contact`. This stage gathers the
-facts for every account the tool would reach, refuses the call with every blocking reason, and lets a
-person override only by confirming explicitly, with a stated reason; the override is audited.
+The rules themselves (Regulation F call frequency and convenient hours, permissions, account holds) live in
+`tools/common/contact_rules.py`, shared with the tools that check contact on request. The facts they judge come
+from the contact tool's own toolset (its `contact_facts` provider reads them through its client). This stage
+gathers the facts for every account the tool would reach, refuses the call with every blocking reason, and
+lets a person override only by confirming explicitly, with a stated reason; the override is audited.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import BaseModel
 
-from collections_mcp.server.audit import AuditLog, AuditRecord
-from collections_mcp.server.pipeline import Proceed, Refused, ToolCall
-from collections_mcp.server.redaction import scrub_text
-from collections_mcp.tools.accounts.contact_rules import ContactVerdict, evaluate
-from collections_mcp.tools.accounts.facts import scollect_contact_facts
+from collections_mcp.server.core.call import Proceed, Refused, ToolCall
+from collections_mcp.server.core.redaction import scrub_text
+from collections_mcp.server.policy.audit import append_safely, call_record
+from collections_mcp.server.state.audit_log import AuditLog
+from collections_mcp.tools.common.contact_rules import ContactVerdict, evaluate
 from collections_mcp.tools.common.human import Question
+from collections_mcp.tools.common.spec import ContactFactsProvider
 
 _OVERRIDE = {
     "type": "object",
@@ -37,9 +41,11 @@ def _blocking_lines(verdicts: list[ContactVerdict]) -> list[str]:
 
 
 class ComplianceStage:
-    def __init__(self, audit: AuditLog, vendor_tz: str = "UTC") -> None:
+    """`providers`: per toolset name, where its contact tools' facts come from."""
+
+    def __init__(self, audit: AuditLog, providers: Mapping[str, ContactFactsProvider]) -> None:
         self.audit = audit
-        self.vendor_tz = vendor_tz
+        self.providers = dict(providers)
 
     async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
         spec = call.spec
@@ -48,15 +54,13 @@ class ComplianceStage:
         context = call.context
         assert context is not None
         request = spec.contact(call.arguments)
-        scollect = context.clients.get("scollect")
-        if scollect is None:
+        provider = self.providers.get(call.toolset)
+        if provider is None:
             raise Refused("compliance", "no account data source is configured to check contact rules; nothing was sent")
         now = context.now()
         verdicts = [
-            evaluate(await scollect_contact_facts(scollect, file_number, request.channel, now,
-                                                  phone_number=request.phone_number, vendor_tz=self.vendor_tz))
-            for file_number in request.file_numbers
-        ]  # fmt: skip
+            evaluate(await provider(context.client, file_number, request, now)) for file_number in request.file_numbers
+        ]
         blocking = _blocking_lines(verdicts)
         if not blocking:
             return await proceed()
@@ -71,10 +75,7 @@ class ComplianceStage:
         reason = str(answer.content.get("reason") or "").strip()
         if not (answer.accepted and answer.content.get("override") is True and len(reason) >= 10):
             raise Refused("compliance", f"this {request.channel} would break contact rules; nothing was sent:\n{summary}")
-        await self.audit.append(AuditRecord(
-            time=now, call_id=call.call_id, session_id=call.session_id, client_name=call.client_name, tool=spec.name,
-            toolset=call.toolset, effect=spec.effect.value, arguments={"override_reason": scrub_text(reason)},
-            outcome="compliance_override", error=scrub_text(summary)[:500], duration_ms=0.0,
-        ))  # fmt: skip
+        override = call_record(call, at=now, outcome="compliance_override", error=summary)
+        await append_safely(self.audit, override.model_copy(update={"arguments": {"override_reason": scrub_text(reason)}}))
         call.notes.append(f"Contact rules overridden by a person ({reason}); the override is in the audit log.")
         return await proceed()

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from collections_mcp.server.pipeline import Proceed, Refused, ToolCall
+from collections_mcp.server.core.call import Proceed, Refused, ToolCall
 from collections_mcp.tools.common.human import Question
 from collections_mcp.tools.common.spec import Effect
 

@@ -17,10 +17,11 @@ import anyio
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from collections_mcp.server.access import is_loopback
-from collections_mcp.server.logs import announce, configure_logging
-from collections_mcp.server.settings import TOOLSETS, ConfigError, ServerSettings, unparsable_setting
-from collections_mcp.server.version import package_version
+from collections_mcp.server.core.access import is_loopback
+from collections_mcp.server.core.catalog import installed_catalog
+from collections_mcp.server.core.version import package_version
+from collections_mcp.server.settings import ConfigError, ServerSettings, unparsable_setting
+from collections_mcp.server.transport.logs import announce, configure_logging
 
 if TYPE_CHECKING:
     from collections_mcp.server.app import ServerConfig
@@ -143,7 +144,7 @@ def _reachable_url(settings: ServerSettings, host: str, port: int) -> str:
 
 async def _serve(settings: ServerSettings, transport: str, host: str, port: int) -> None:
     # Imported here: `--help`, `tools`, `config` and `audit` should not pay for the MCP SDK and uvicorn.
-    from collections_mcp.server.runtime import listening_socket
+    from collections_mcp.server.transport.serve import listening_socket
 
     # HTTP: bound first (a busy port is a plain configuration error, before any simulator starts), so the server
     # knows the URL its clients use (the payment page is served there too).
@@ -160,15 +161,16 @@ async def _serve_on(settings: ServerSettings, transport: str, host: str, sock: s
     import uvicorn
 
     from collections_mcp.server.app import build_server
-    from collections_mcp.server.http import build_http_app, host_check_warning, install_request_scope
-    from collections_mcp.server.runtime import GracefulServer, resolved_config
+    from collections_mcp.server.ops.runtime import resolved_config
+    from collections_mcp.server.transport.http import build_http_app, host_check_warning, install_request_scope
+    from collections_mcp.server.transport.serve import GracefulServer
 
     async with resolved_config(settings) as (config, sandbox):
         if sock is not None:
             config = dataclasses.replace(config, http_url=_reachable_url(settings, host, sock.getsockname()[1]))
         server = build_server(config)
         mode = "sandbox mode (simulated vendors, demo data)" if config.sandbox else "live vendors"
-        vendors = ", ".join(TOOLSETS[name].title for name in config.vendors)
+        vendors = ", ".join(config.catalog.by_name[name].title for name in config.vendors)
         if sandbox is not None:
             vendors = ", ".join(line for line in sandbox.describe_urls())
         if transport == "stdio":
@@ -194,11 +196,10 @@ async def _serve_on(settings: ServerSettings, transport: str, host: str, sock: s
         await GracefulServer(uv_config, config.drain, settings.shutdown_grace_seconds).serve(sockets=[sock])
 
 
-async def _sandbox_only() -> None:
-    from collections_mcp.sandbox.runner import run_sandbox
-    from collections_mcp.server.runtime import sandbox_config
+async def _sandbox_only(settings: ServerSettings) -> None:
+    from collections_mcp.server.ops.runtime import running_sandbox
 
-    async with run_sandbox(sandbox_config(ServerSettings())) as sandbox:
+    async with running_sandbox(settings) as sandbox:
         for line in sandbox.describe():
             print(line, flush=True)
         print("Press Ctrl-C to stop.", flush=True)
@@ -216,7 +217,7 @@ def _variable(location: tuple[Any, ...]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "doctor":  # reports invalid settings as a failed check (exit 1) instead of stopping at them
-        from collections_mcp.server.doctor import doctor_main
+        from collections_mcp.server.ops.doctor import doctor_main
 
         return doctor_main()
     try:
@@ -237,13 +238,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 check_exposure(settings, args.host, args.allow_unauthenticated)
             anyio.run(_serve, settings, args.transport, args.host, args.port)
         elif args.command == "sandbox":
-            anyio.run(_sandbox_only)
+            anyio.run(_sandbox_only, settings)
         elif args.command == "tools":
             anyio.run(_print_tools, settings, args.markdown)
         elif args.command == "audit":
             return anyio.run(_print_audit, settings, args.since, args.tool, args.limit, args.json)
         elif args.command == "config":
-            from collections_mcp.server.client_config import print_client_config
+            from collections_mcp.server.ops.client_config import print_client_config
 
             return print_client_config(settings, args.client, args.name, args.url)
     except ConfigError as exc:
@@ -259,7 +260,7 @@ async def _print_tools(settings: ServerSettings, markdown: bool) -> None:
 
     plan = plan_vendors(settings)
     # Listing needs no running vendor: in sandbox mode every toolset is on.
-    vendors = plan.vendors if not plan.sandbox else {name: ts.settings_cls() for name, ts in TOOLSETS.items()}
+    vendors = plan.vendors if not plan.sandbox else {name: ts.settings_cls() for name, ts in installed_catalog().by_name.items()}
     from collections_mcp.server.app import ServerConfig
 
     config = ServerConfig(settings=settings, vendors=vendors, sandbox=plan.sandbox)
@@ -287,7 +288,7 @@ def _since_arg(value: str) -> datetime:
 async def _print_audit(
     settings: ServerSettings, since: datetime | None, tool: str | None, limit: int, as_json: bool
 ) -> int:
-    from collections_mcp.server.audit import SqliteAuditLog, audit_path
+    from collections_mcp.server.state.audit_log import SqliteAuditLog, audit_path
 
     path = audit_path(settings.state_dir)
     if not path.exists():

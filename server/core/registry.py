@@ -10,8 +10,9 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import ConfigDict
 
-from collections_mcp.server.pipeline import IDEMPOTENCY_ARGUMENT, PolicyPipeline, ServerState
-from collections_mcp.server.schemas import json_schema_of
+from collections_mcp.server.core.call import IDEMPOTENCY_ARGUMENT, ServerState
+from collections_mcp.server.core.pipeline import PolicyPipeline
+from collections_mcp.server.core.schemas import json_schema_of
 from collections_mcp.tools.common.spec import AnySpec, Effect, Toolset
 
 # Tool `_meta` keys: the effect lets HTTP token scopes filter tools/list without knowing our registry.

@@ -23,7 +23,8 @@ from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from collections_mcp.server.settings import TOOLSETS, ServerSettings, plan_vendors
+from collections_mcp.server.core.catalog import installed_catalog
+from collections_mcp.server.settings import ServerSettings, plan_vendors
 from collections_mcp.tools.common.settings import VendorSettings
 
 ClientKind = Literal["claude-desktop", "vscode", "http"]
@@ -79,7 +80,7 @@ def env_variables(settings_cls: type[BaseSettings]) -> list[EnvVariable]:
 
 def vendor_env_variables() -> list[EnvVariable]:
     """The variables of every toolset the server knows, in registry order."""
-    return [variable for toolset in TOOLSETS.values() for variable in env_variables(toolset.settings_cls)]
+    return [variable for toolset in installed_catalog().by_name.values() for variable in env_variables(toolset.settings_cls)]
 
 
 def secret_placeholder(name: str) -> str:
@@ -126,12 +127,12 @@ def launch_env(settings: ServerSettings, vendor_settings: dict[str, VendorSettin
     start is no use.
     """
     plan = plan_vendors(settings, vendor_settings)
-    loaded = vendor_settings if vendor_settings is not None else {name: ts.settings_cls() for name, ts in TOOLSETS.items()}
+    loaded = vendor_settings if vendor_settings is not None else {name: ts.settings_cls() for name, ts in installed_catalog().by_name.items()}
     values: dict[str, str] = {}
     secrets: list[str] = []
     for variable, value in _explicit(settings, [field for field in _SERVER_FIELDS if field in ServerSettings.model_fields]):
         values[variable.name] = _text(value)
-    for name, toolset in TOOLSETS.items():
+    for name, toolset in installed_catalog().by_name.items():
         if settings.toolsets is not None and name not in settings.toolsets:
             continue
         vendor = plan.vendors.get(name)

@@ -1,5 +1,8 @@
 """Scollect rows -> `ContactFacts`: the only place that knows which Scollect field means what for compliance.
 
+It is the Scollect toolset's contact-facts provider (`contact_facts`), which the compliance guard calls before
+any Scollect text or email, and the source of `accounts_check_contact` and the snapshot's call verdict.
+
 Decisions about the vendor's data (documented here because the rules engine must not know them):
 
 * Permissions: Scollect documents endpoints that SET the account-permission table (PUT /updatepermissions)
@@ -25,8 +28,9 @@ from zoneinfo import ZoneInfo
 
 import anyio
 
-from collections_mcp.tools.accounts.client import start
-from collections_mcp.tools.accounts.contact_rules import (
+from collections_mcp.tools.common.compact import flag, iso_date, parse_vendor_datetime, text
+from collections_mcp.tools.common.concurrent import start
+from collections_mcp.tools.common.contact_rules import (
     AttemptFact,
     Channel,
     ContactFacts,
@@ -35,7 +39,7 @@ from collections_mcp.tools.accounts.contact_rules import (
     Permissions,
     PhoneKind,
 )
-from collections_mcp.tools.common.compact import flag, iso_date, parse_vendor_datetime, text
+from collections_mcp.tools.common.spec import ContactRequest
 from collections_mcp.tools.scollect.client import ScollectClient
 
 Row = dict[str, Any]
@@ -208,7 +212,7 @@ async def scollect_contact_facts(
     now: datetime,
     *,
     phone_number: str | None = None,
-    vendor_tz: str = "UTC",
+    vendor_tz: str | None = None,
 ) -> ContactFacts:
     """Read account, attempts (and phones, when a number is given) concurrently and map them to facts.
 
@@ -226,5 +230,10 @@ async def scollect_contact_facts(
         attempts=attempts.get(),
         phones=phones.get() if phones else None,
         phone_number=phone_number,
-        vendor_tz=vendor_tz,
+        vendor_tz=vendor_tz or client.timezone,
     )
+
+
+async def contact_facts(client: ScollectClient, file_number: str, request: ContactRequest, now: datetime) -> ContactFacts:
+    """The Scollect toolset's contact-facts provider: what the compliance guard judges a text, email or call by."""
+    return await scollect_contact_facts(client, file_number, request.channel, now, phone_number=request.phone_number)

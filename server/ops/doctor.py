@@ -20,8 +20,9 @@ import anyio
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
-from collections_mcp.server.redaction import scrub_text
-from collections_mcp.server.settings import TOOLSETS, ConfigError, ServerSettings, plan_vendors, unparsable_setting
+from collections_mcp.server.core.catalog import installed_catalog
+from collections_mcp.server.core.redaction import scrub_text
+from collections_mcp.server.settings import ConfigError, ServerSettings, plan_vendors, unparsable_setting
 from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
 from collections_mcp.tools.common.http import READ_ATTEMPTS
 from collections_mcp.tools.common.settings import VendorSettings
@@ -38,10 +39,11 @@ class Check:
 
 async def probe(name: str, client: Any) -> str:
     """The toolset's probe (one cheap authenticated read) on an open client; raises the client's error on failure."""
-    check = TOOLSETS[name].probe
+    check = installed_catalog().by_name[name].probe
     if check is None:
         return "client opened; this toolset declares no check of its own"
-    return await check(client)
+    detail: str = await check(client)
+    return detail
 
 
 def _secrets(settings: BaseModel) -> list[str]:
@@ -88,7 +90,7 @@ def _reason(exc: BaseException) -> str:
 
 
 async def check_vendor(name: str, settings: VendorSettings) -> Check:
-    toolset = TOOLSETS[name]
+    toolset = installed_catalog().by_name[name]
     secrets = _secrets(settings)
     started = time.perf_counter()
     # Reads retry on connection errors, so the worst case is a few timeouts; never hang past that.
@@ -107,10 +109,10 @@ async def check_vendor(name: str, settings: VendorSettings) -> Check:
 
 async def check_all(settings: ServerSettings) -> tuple[str, list[Check]]:
     """The mode line and one check per enabled vendor (sandbox: the simulators, started for the duration)."""
-    from collections_mcp.server.runtime import resolved_config
+    from collections_mcp.server.ops.runtime import resolved_config
 
     async with resolved_config(settings) as (config, _sandbox):
-        names = [name for name in TOOLSETS if name in config.vendors]
+        names = [name for name in installed_catalog().by_name if name in config.vendors]
         if settings.toolsets is not None:
             names = [name for name in names if name in settings.toolsets]
         results: dict[str, Check] = {}
@@ -138,8 +140,8 @@ def _settings_problem(exc: ValidationError) -> str:
 
 def doctor_main() -> int:
     """Print one line per check; 0 when everything is OK, 1 otherwise."""
-    from collections_mcp.server.logs import configure_logging
-    from collections_mcp.server.version import package_version
+    from collections_mcp.server.core.version import package_version
+    from collections_mcp.server.transport.logs import configure_logging
 
     print(f"collections-mcp {package_version()} doctor")
     try:
@@ -159,7 +161,7 @@ def doctor_main() -> int:
         why = "COLLECTIONS_MCP_SANDBOX is set" if settings.sandbox else "no vendor is configured"
         print(_line(Check("settings", True, f"valid; {why}, so the built-in sandbox vendors are checked")))
     else:
-        titles = ", ".join(TOOLSETS[name].title for name in plan.vendors)
+        titles = ", ".join(installed_catalog().by_name[name].title for name in plan.vendors)
         print(_line(Check("settings", True, f"valid; enabled vendors: {titles}")))
     try:
         mode, checks = anyio.run(check_all, settings)

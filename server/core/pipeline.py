@@ -6,20 +6,17 @@
     -> output model -> compact JSON -> redaction scrub -> MCP result
 
 Vendor errors become MCP tool errors (`isError`) with the vendor's message; nothing a vendor refused is
-ever reported as success. Later policy (confirmation, idempotency, audit, compliance) are more stages.
+ever reported as success. Policy (audit, authorization, idempotency, compliance, payment capture,
+confirmation) is the stages, one module each under server/policy/, in the order server/policy/__init__.py gives.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import pydantic_core
 from mcp.server.mcpserver import Context
@@ -27,108 +24,25 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import BaseModel, ValidationError
 
-from collections_mcp.server.drain import Drain, ShuttingDown
-from collections_mcp.server.human import Conversations, InputRequired, McpHumanChannel
-from collections_mcp.server.redaction import scrub, scrub_text
-from collections_mcp.server.schemas import properties_of
+from collections_mcp.server.core.call import (
+    IDEMPOTENCY_ARGUMENT,
+    Proceed,
+    Refused,
+    ServerState,
+    Stage,
+    ToolCall,
+    invalid_arguments,
+)
+from collections_mcp.server.core.caller import caller_of
+from collections_mcp.server.core.conversations import InputRequired, McpHumanChannel
+from collections_mcp.server.core.drain import Drain, ShuttingDown
+from collections_mcp.server.core.redaction import scrub, scrub_text
+from collections_mcp.server.core.schemas import properties_of
 from collections_mcp.tools.common.errors import InvalidArgument, VendorError
 from collections_mcp.tools.common.human import NOBODY, Ask, HumanUnavailable, Person, Progress
 from collections_mcp.tools.common.spec import AnySpec, Effect, ProgressReporter, ToolContext
 
 log = logging.getLogger("collections_mcp.calls")
-
-
-@dataclass
-class ServerState:
-    """Lifespan state: one open client per enabled vendor, the clock policy uses, live conversations."""
-
-    clients: dict[str, Any]
-    clock: Callable[[], datetime]
-    conversations: Conversations
-
-
-@dataclass
-class ToolCall:
-    """One call on its way through the pipeline; stages read it and may annotate it."""
-
-    spec: AnySpec
-    toolset: str
-    arguments: BaseModel
-    call_id: str
-    client_name: str | None
-    session_id: str | None = None
-    idempotency_key: str | None = None
-    started: float = field(default_factory=time.perf_counter)
-    outcome: str = "pending"
-    replayed: bool = False
-    vendor_status: int | None = None
-    notes: list[str] = field(default_factory=list)
-    context: ToolContext[Any] | None = None
-
-
-Proceed = Callable[[], Awaitable[BaseModel]]
-
-
-class Stage(Protocol):
-    """A policy step. Call `proceed()` to go on (and see the result), or raise `Refused` to stop the call."""
-
-    async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel: ...
-
-
-class Refused(Exception):
-    """A stage stopped the call before the vendor was reached."""
-
-    def __init__(self, stage: str, reason: str) -> None:
-        super().__init__(reason)
-        self.stage = stage
-        self.reason = reason
-
-
-def outcome_of(exc: BaseException | None) -> str:
-    """How a call ended, for logs and audit: ok, refused:<stage>, vendor_error, invalid_arguments, ..."""
-    if exc is None:
-        return "ok"
-    if isinstance(exc, Refused):
-        return f"refused:{exc.stage}"
-    if isinstance(exc, VendorError):
-        return "vendor_error"
-    if isinstance(exc, InvalidArgument):
-        return "invalid_arguments"
-    if isinstance(exc, InputRequired):
-        return "input_required"
-    if isinstance(exc, HumanUnavailable):
-        return "refused:no_elicitation"
-    if isinstance(exc, ToolError):
-        return "tool_error"
-    return "internal_error" if isinstance(exc, Exception) else "cancelled"
-
-
-class CallLog:
-    """Logs one line per call: tool, outcome, duration. Never the arguments (they can hold personal data)."""
-
-    async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
-        failure: BaseException | None = None
-        try:
-            return await proceed()
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            elapsed_ms = round((time.perf_counter() - call.started) * 1000, 1)
-            log.info(
-                "tool call %s %s %sms",
-                call.spec.name,
-                outcome_of(failure),
-                elapsed_ms,
-                extra={
-                    "tool": call.spec.name,
-                    "call_id": call.call_id,
-                    "client": call.client_name,
-                    "session": call.session_id,
-                    "outcome": outcome_of(failure),
-                    "replayed": call.replayed,
-                },
-            )
 
 
 def describe_validation_error(spec: AnySpec, exc: ValidationError) -> str:
@@ -147,7 +61,7 @@ def describe_validation_error(spec: AnySpec, exc: ValidationError) -> str:
             message = "required"
         expected = properties.get(top, {}).get("description")
         lines.append(f"- {location}: {message}" + (f" (expected: {expected})" if expected else ""))
-    return f"Invalid arguments for {spec.name}; nothing was sent to the vendor.\n" + "\n".join(lines)
+    return invalid_arguments(spec.name, *lines)
 
 
 def _pre_parse(spec: AnySpec, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -165,10 +79,8 @@ def _pre_parse(spec: AnySpec, arguments: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-# (spec, toolset, call_id, client_name, session_id, reason)
 # (spec, toolset, call id, client, session, reason, outcome): a call refused before any stage ran.
 RejectionListener = Callable[[AnySpec, str, str, str | None, str | None, str, str], Awaitable[None]]
-IDEMPOTENCY_ARGUMENT = "idempotency_key"
 
 
 class PolicyPipeline:
@@ -207,8 +119,8 @@ class PolicyPipeline:
             if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 200):
                 raise InvalidArgument("idempotency_key must be a non-empty string of at most 200 characters")
         except (ValidationError, InvalidArgument) as exc:
-            reason = describe_validation_error(spec, exc) if isinstance(exc, ValidationError) else (
-                f"Invalid arguments for {spec.name}; nothing was sent to the vendor.\n- {exc}")
+            reason = (describe_validation_error(spec, exc) if isinstance(exc, ValidationError)
+                      else invalid_arguments(spec.name, f"- {exc}"))  # fmt: skip
             reason = scrub_text(reason)
             client_name, session_id = caller_of(ctx.request_context)
             for listener in self.rejection_listeners:
@@ -229,6 +141,7 @@ class PolicyPipeline:
                 now=state.clock,
                 person=Person(ask=ask, can_ask=channel.available(), can_open_urls=channel.opens_urls()),
                 clients=state.clients,
+                shared=state.shared,
             )
             proceed: Proceed = lambda: self._invoke(call)  # noqa: E731 - the innermost step of the chain
             for stage in reversed(self.stages):
@@ -267,35 +180,6 @@ def _may_ask_a_person(spec: AnySpec) -> bool:
         Effect.MONEY, Effect.DESTRUCTIVE)
 
 
-def caller_of(request_context: Any) -> tuple[str | None, str | None]:
-    """(client name, session id) of a request, for logs and the audit log, from the SDK's request context.
-
-    The client is the bearer token's client when authenticated, else the name the client declared in its
-    handshake (or request envelope), marked as declared since nothing checked it. The session is the MCP
-    session (streamable HTTP, legacy era), else one id per connection (stdio, in-memory); a 2026-era HTTP
-    request is its own connection, so consecutive calls of such a client get different ids."""
-    from collections_mcp.server.http import current_client_name  # server.http imports this module's stage types
-
-    session = getattr(request_context, "session", None)
-    client = current_client_name()
-    if client is None:
-        params = getattr(session, "client_params", None)
-        declared = params.client_info.name if params is not None and params.client_info is not None else None
-        client = f"{declared[:80]} (declared)" if declared else None
-    headers = getattr(getattr(request_context, "request", None), "headers", None) or {}
-    session_id: str | None = headers.get("mcp-session-id") or None
-    if session_id is None and session is not None:
-        connection = getattr(session, "_connection", session)
-        if connection not in _CONNECTION_IDS:
-            _CONNECTION_IDS[connection] = f"conn-{uuid.uuid4().hex[:16]}"
-        session_id = _CONNECTION_IDS[connection]
-    return client, session_id
-
-
-# One id per live connection, dropped with it (the SDK's Connection carries no id outside HTTP sessions).
-_CONNECTION_IDS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-
-
 def _direct_progress(ctx: Context[ServerState, Any]) -> Progress:
     async def report(progress: float, total: float | None, message: str | None) -> None:
         await ctx.report_progress(progress, total, message)
@@ -312,7 +196,6 @@ def _progress_reporter(sink: Progress) -> ProgressReporter:
 
 def _as_tool_error(spec: AnySpec, call: ToolCall, exc: BaseException) -> BaseException:
     """Every failure becomes a tool error whose text says what happened (never a secret or PII)."""
-    call.outcome = outcome_of(exc)
     if isinstance(exc, ToolError):
         return ToolError(scrub_text(str(exc)))
     if isinstance(exc, Refused):
@@ -321,7 +204,7 @@ def _as_tool_error(spec: AnySpec, call: ToolCall, exc: BaseException) -> BaseExc
         return ToolError(scrub_text(f"{spec.name} could not run: {exc}. Nothing was sent to the vendor."))
     if isinstance(exc, VendorError):
         return ToolError(scrub_text(str(exc)))
-    if isinstance(exc, InvalidArgument):
+    if isinstance(exc, InvalidArgument):  # raised by a handler, which may have read from the vendor already
         return ToolError(scrub_text(f"Invalid arguments for {spec.name}; nothing was changed: {exc}"))
     if not isinstance(exc, Exception):
         return exc  # cancellation and interpreter exits propagate untouched

@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from collections_mcp.server.redaction import scrub, scrub_text
+from collections_mcp.server.core.redaction import scrub, scrub_text
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 # Fields the request context supplies; a record's own non-empty value for them wins (e.g. the call line's client).
