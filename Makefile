@@ -17,11 +17,13 @@ run: $(STAMP)  ## the MCP server on http://127.0.0.1:8000/mcp (sandbox vendors u
 test: $(STAMP)  ## lint, type-check and the whole test suite
 	$(BIN)/ruff check server tools sandbox tests bench
 	$(BIN)/mypy collections_mcp
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check server tools sandbox tests bench
 	$(BIN)/mypy collections_mcp
+	$(BIN)/lint-imports
 
 sandbox: $(STAMP)  ## only the simulated vendors, with their URLs and demo credentials
 	$(BIN)/collections-mcp sandbox

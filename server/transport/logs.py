@@ -2,7 +2,7 @@
 
 Every line emitted while a request is handled carries that request's `request_id` and `client`, whatever
 logger wrote it (the per-call line, a vendor client's HTTP line, an error with its traceback). They come
-from a context variable: server/http.py binds it per HTTP request (ASGI middleware) and per MCP request
+from a context variable: server/transport/http.py binds it per HTTP request (ASGI middleware) and per MCP request
 (SDK server middleware, which is what covers stdio); the SDK hands each handler its sender's context.
 """
 

@@ -34,7 +34,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 class GracefulServer(uvicorn.Server):
     """uvicorn, but SIGTERM/SIGINT mean "drain, then exit 0".
 
-    The first signal starts draining (server/drain.py): new tool calls are refused, running ones finish
+    The first signal starts draining (server/core/drain.py): new tool calls are refused, running ones finish
     (their follow-up requests, e.g. a person's answer, are still served) for up to the grace period, then
     uvicorn stops. A second signal stops at once. uvicorn's own handling would close the listener
     immediately and re-raise the signal afterwards (exit -15, which supervisors read as a crash).

@@ -1,4 +1,4 @@
-"""server/human.py on its own: the 2026-era conversation registry any tool can use to ask a person.
+"""server/core/conversations.py on its own: the 2026-era conversation registry any tool can use to ask a person.
 
 A minimal MCP server with one tool whose "vendor" asks one question; the SDK Client drives the rounds by
 hand (`allow_input_required=True`) so each round is explicit. Every wait ends on an event; `GUARD` only

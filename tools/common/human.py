@@ -2,7 +2,7 @@
 
 Vendor code (e.g. a Collect! contact plan) is written as one coroutine that calls `ask` whenever the
 vendor wants an answer. How the question reaches a human (a pushed MCP elicitation, or a round of
-`InputRequiredResult` on newer protocol versions) is the server's business (`server/human.py`).
+`InputRequiredResult` on newer protocol versions) is the server's business (`server/core/conversations.py`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Card and bank details are never arguments. The tools that need them declare `capture="card_or_bank"`;
 the server's capture stage has the person enter them on its secure page and hands them to the handler
-as `ctx.captured` (see server/payments.py). This module only relies on the instrument's shape
+as `ctx.captured` (see server/payments/service.py). This module only relies on the instrument's shape
 (`CapturedCard` / `CapturedBank` below), so it imports nothing from the server. The numbers exist in
 plain text only inside the vendor request body built here; every output carries masked values only.
 
@@ -41,7 +41,7 @@ _NO_DIGITS = re.compile(r"^[^\d]*$")
 
 
 class CapturedCard(Protocol):
-    """A card captured on the secure page (server/payments.py `CardDetails`)."""
+    """A card captured on the secure page (server/payments/instruments.py `CardDetails`)."""
 
     @property
     def kind(self) -> Literal["card"]: ...
@@ -62,7 +62,7 @@ class CapturedCard(Protocol):
 
 
 class CapturedBank(Protocol):
-    """A bank account captured on the secure page (server/payments.py `BankDetails`)."""
+    """A bank account captured on the secure page (server/payments/instruments.py `BankDetails`)."""
 
     @property
     def kind(self) -> Literal["bank"]: ...
