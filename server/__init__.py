@@ -1,1 +1,2 @@
-"""MCP assembly and policy: settings, CLI, the tool registry and the one policy pipeline every call passes."""
+"""MCP and policy, generic over vendors. Folders by layer, each importing only those below it:
+ops > app > policy | prompts > payments > settings > transport | state > core (docs/architecture.md)."""
