@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## the MCP server on http://127.0.0.1:8000/mcp (sandbox vendors unless configured)
 	$(BIN)/collections-mcp serve --transport http --host 127.0.0.1 --port 8000
 
-test: $(STAMP)  ## lint, type-check and the whole test suite
+test: $(STAMP)  ## lint, type-check and the whole test suite (installs PostgreSQL, nginx, Chromium when missing)
+	./scripts/system-packages.sh
 	$(BIN)/ruff check server tools sandbox tests bench
 	$(BIN)/mypy collections_mcp
 	$(BIN)/lint-imports

@@ -50,10 +50,15 @@ class CatalogError(RuntimeError):
 
 @dataclass(frozen=True)
 class Catalog:
-    """Every toolset this installation knows, in listing order, and the sandbox that stands in for their vendors."""
+    """Every toolset this installation knows, in listing order, and the sandbox that stands in for their vendors
+    (loaded on first use: commands that never start it do not import the simulators)."""
 
     toolsets: tuple[Toolset, ...]
-    sandbox: SandboxLauncher | None = field(default=None, compare=False)
+    sandbox_entry: Callable[[], SandboxLauncher | None] = field(default=lambda: None, compare=False)
+
+    @cached_property
+    def sandbox(self) -> SandboxLauncher | None:
+        return self.sandbox_entry()
 
     @cached_property
     def by_name(self) -> dict[str, Toolset]:
@@ -89,5 +94,9 @@ def installed_catalog() -> Catalog:
             "put on the path, so that its entry points are known"
         )
     launchers = sorted(entry_points(group=SANDBOX_GROUP), key=lambda point: (point.name != "builtin", point.name))
-    sandbox: Callable[..., Any] | None = launchers[0].load() if launchers else None
-    return Catalog(toolsets=tuple(toolsets), sandbox=sandbox)
+
+    def sandbox() -> SandboxLauncher | None:
+        loaded: SandboxLauncher | None = launchers[0].load() if launchers else None
+        return loaded
+
+    return Catalog(toolsets=tuple(toolsets), sandbox_entry=sandbox)
