@@ -76,7 +76,7 @@ def install() -> None:
     with _install_lock():
         if STAMP.is_file() and STAMP.read_text().strip() == _lock_digest():
             return
-        done = subprocess.run(  # noqa: S603 - fixed command
+        done = subprocess.run(
             [shutil.which("npm") or "npm", "ci", "--no-audit", "--no-fund"], cwd=HOST_DIR, stdin=subprocess.DEVNULL,
             capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False,
         )  # fmt: skip
@@ -88,7 +88,7 @@ def install() -> None:
 def bundle(out_dir: Path) -> str:
     """host.js with AppBridge, bundled for the page by the pinned esbuild."""
     out = out_dir / "host.bundle.js"
-    subprocess.run(  # noqa: S603 - fixed command
+    subprocess.run(
         [str(NODE_MODULES / ".bin" / "esbuild"), "host.js", "--bundle", "--format=iife", f"--outfile={out}",
          "--log-level=warning"],
         cwd=HOST_DIR, check=True, capture_output=True, text=True, timeout=120, env=dict(os.environ),

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.types import ElicitRequestFormParams, ElicitRequestURLParams, ElicitResult
-from playwright.async_api import Browser, Frame, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
