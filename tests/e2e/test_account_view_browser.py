@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,35 @@ async def test_log_attempt_reaches_scollect_once_and_the_card_refreshes(
     paths = wire.paths()
     assert "GET /getattempts/R1000" in paths[paths.index("POST /insertattempt") :], "the card re-read the account"
     assert [call["name"] for call in host.view_calls] == ["scollect_log_attempt", "accounts_snapshot"]
+
+
+async def test_a_callback_and_a_disconnected_phone_from_the_card_each_land_once(
+    page: Page, host_js: str, server_config: ServerConfig, sandbox: RunningSandbox, wire: Wire
+) -> None:
+    store = sandbox.scollect.store
+    # An account no other test works on, with a phone that is not disconnected yet.
+    file_number, phone = next((number, row["phonenumber"]) for number in store.file_numbers()[150:]
+                              for row in store.phones(number) if "DISCONNECTED" not in str(row["phonestatus"]).upper())  # fmt: skip
+    due = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
+    async with hosting(page, host_js, server_config) as host:
+        view = await host.show("accounts_snapshot", {"file_number": file_number})
+        await view.get_by_label("Your name").fill("Card Tester")
+        callback = view.get_by_role("form", name="Schedule callback")
+        await callback.get_by_label("Date").fill(due)
+        await callback.get_by_label("Debtor's local time").fill("14:30")
+        await callback.get_by_role("button", name="Schedule callback").click()
+        await expect(view.get_by_test_id("message")).to_have_text(f"Callback scheduled for {due} 14:30.")
+
+        row = view.get_by_test_id("phones").locator("li", has_text=phone)
+        await row.get_by_role("button", name="Mark disconnected").click()
+        await expect(view.get_by_test_id("message")).to_have_text(f"{phone} marked disconnected.")
+        await expect(row).to_contain_text("Disconnected")
+        await expect(row.get_by_role("button")).to_have_count(0)
+    [scheduled] = posts(wire, "/createCallback")
+    assert (scheduled.json["FileNumber"], scheduled.json["Callbackdate"], scheduled.json["Callbacktime"]) == (file_number, due, "2:30PM")
+    assert scheduled.json["Assignedto"] == "Card Tester"
+    [changed] = [entry for entry in wire.requests() if entry.method == "PUT" and entry.path == "/updatephone"]
+    assert changed.json["phonestatus"] == "Disconnected" and changed.json["filenumber"] == file_number
 
 
 class PaymentPerson:
