@@ -89,7 +89,7 @@ def bundle(out_dir: Path) -> str:
     """host.js with AppBridge, bundled for the page by the pinned esbuild."""
     out = out_dir / "host.bundle.js"
     subprocess.run(
-        [str(NODE_MODULES / ".bin" / "esbuild"), "host.js", "--bundle", "--format=iife", f"--outfile={out}",
+        [str(NODE_MODULES / ".bin" / "esbuild"), "host.js", "--bundle", "--minify", "--format=iife", f"--outfile={out}",
          "--log-level=warning"],
         cwd=HOST_DIR, check=True, capture_output=True, text=True, timeout=120, env=dict(os.environ),
     )  # fmt: skip

@@ -15,6 +15,7 @@ import pytest
 from mcp import Client
 from mcp.server.apps import APP_MIME_TYPE
 
+from collections_mcp.sandbox.http import serve_app
 from collections_mcp.server.app import ServerConfig, build_server
 from collections_mcp.server.core.errors import ConfigError
 from collections_mcp.server.core.registry import check_spec
@@ -60,7 +61,7 @@ async def test_a_client_that_did_not_negotiate_apps_gets_no_ui_metadata(mode: st
         tools = {tool.name: tool for tool in (await plain.list_tools()).tools}
         resources = (await plain.list_resources()).resources
         refused = await plain.call_tool("collect_get_debtor_activity", {"rowid": 101})
-    assert RENDERED_IN_THE_VIEW <= set(tools)
+    assert set(tools) >= RENDERED_IN_THE_VIEW
     assert not VIEW_ONLY & set(tools), "a view's helper is not offered to a client that renders no views"
     assert [name for name, tool in tools.items() if ui_of(tool) is not None] == []
     assert [r.uri for r in resources if r.uri.startswith("ui://")] == []
@@ -72,6 +73,25 @@ async def test_a_client_that_did_not_negotiate_apps_gets_no_ui_metadata(mode: st
     finally:
         audit.close()
     assert [record.outcome for record in records] == ["refused:authorization"]
+
+
+@ERAS
+async def test_over_streamable_http_the_view_follows_what_each_request_negotiated(
+    mode: str, server_config: ServerConfig
+) -> None:
+    server = build_server(server_config)
+    app = server.streamable_http_app(streamable_http_path="/mcp")
+    async with server.session_manager.run(), serve_app(app) as base_url:
+        async with Client(f"{base_url}/mcp", mode=mode, extensions=[APPS_HOST]) as host:  # type: ignore[arg-type]
+            host_tools = {tool.name: ui_of(tool) for tool in (await host.list_tools()).tools}
+            helper = await host.call_tool("collect_get_debtor_activity", {"rowid": 101})
+        async with Client(f"{base_url}/mcp", mode=mode) as plain:  # type: ignore[arg-type]
+            plain_tools = {tool.name: ui_of(tool) for tool in (await plain.list_tools()).tools}
+            refused = await plain.call_tool("collect_get_debtor_activity", {"rowid": 101})
+    assert host_tools["accounts_snapshot"] == {"resourceUri": VIEW} and "collect_get_debtor_activity" in host_tools
+    assert not helper.is_error, text_of(helper)
+    assert set(plain_tools.values()) == {None} and "collect_get_debtor_activity" not in plain_tools
+    assert refused.is_error
 
 
 @ERAS
