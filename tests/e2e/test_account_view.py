@@ -16,6 +16,7 @@ from mcp import Client
 from mcp.server.apps import APP_MIME_TYPE
 
 from collections_mcp.sandbox.http import serve_app
+from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
 from collections_mcp.server.core.errors import ConfigError
 from collections_mcp.server.core.registry import check_spec
@@ -53,6 +54,21 @@ async def test_a_host_that_negotiated_apps_sees_the_view_and_its_helper(mode: st
     assert helper.structured_content is not None
     assert helper.structured_content["contacts_total"] == 3
     assert [c["rowid"] for c in helper.structured_content["recent_contacts"]] == [3, 2, 1], "newest first"
+
+
+async def test_the_helper_reads_the_newest_entries_of_a_long_log_with_a_second_read_of_its_tail(
+    server_config: ServerConfig, sandbox: RunningSandbox
+) -> None:
+    log = sandbox.collect.app.state.request_log
+    async with Client(build_server(server_config), extensions=[APPS_HOST]) as host:
+        every = (await host.call_tool("collect_get_debtor_contacts", {"rowid": 104, "limit": 200})).structured_content
+        start = len(log)
+        activity = (await host.call_tool("collect_get_debtor_activity", {"rowid": 104})).structured_content
+    assert every is not None and activity is not None
+    assert activity["contacts_total"] == every["total"] > 5
+    assert activity["recent_contacts"] == every["items"][::-1][:5], "the 5 newest, newest first"
+    contact_reads = [entry.query for entry in list(log)[start:] if entry.path.endswith("/debtor/104/contact")]
+    assert [read["page"] for read in contact_reads][0] == "1" and len(contact_reads) >= 2, "head, then the tail"
 
 
 @ERAS
