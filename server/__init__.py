@@ -1,2 +1,2 @@
 """MCP and policy, generic over vendors. Folders by layer, each importing only those below it:
-ops > app > policy | prompts > payments > settings > transport | state > core (docs/architecture.md)."""
+ops > app > policy | prompts | views > payments > settings > transport | state > core (docs/architecture.md)."""

@@ -40,6 +40,7 @@ from collections_mcp.server.state.event_log import SqliteSharedState
 from collections_mcp.server.state.idempotency_store import IdempotencyStore, idempotency_path
 from collections_mcp.server.transport.auth import HideUngrantedTools, auth_settings, token_verifier
 from collections_mcp.server.transport.probes import VendorProbes
+from collections_mcp.server.views import HideViewsFromPlainClients, views_extension
 from collections_mcp.tools.common.settings import VendorSettings
 from collections_mcp.tools.common.spec import AnySpec, Toolset
 
@@ -168,9 +169,12 @@ class CollectionsServer:
         if verifier is not None:
             http_auth = {"token_verifier": verifier, "auth": auth_settings(settings.public_url, settings.oauth_issuer)}
         offered = {spec.name for _, spec in self.selected}
+        # Interactive views (MCP Apps) for hosts that render them; other clients see none of it (server/views.py).
+        views = views_extension((spec for _, spec in self.selected), offered)
         server = MCPServer(
             **http_auth,
-            middleware=[HideUngrantedTools(), AuditUnlistedToolCalls(self.audit_log, offered)],
+            middleware=[HideUngrantedTools(), HideViewsFromPlainClients(), AuditUnlistedToolCalls(self.audit_log, offered)],
+            extensions=[views] if views is not None else None,
             name=SERVER_NAME,
             title="Collections MCP",
             version=package_version(),

@@ -57,6 +57,8 @@ class ToolCall:
     client_name: str | None
     session_id: str | None = None
     idempotency_key: str | None = None
+    # The client negotiated MCP Apps (it renders our views), so view-only helpers are offered to it.
+    renders_views: bool = False
     started: float = field(default_factory=time.perf_counter)
     replayed: bool = False
     notes: list[str] = field(default_factory=list)

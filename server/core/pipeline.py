@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import pydantic_core
+from mcp.server.apps import client_supports_apps
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
@@ -131,7 +132,7 @@ class PolicyPipeline:
         client_name, session_id = caller_of(ctx.request_context)
         call = ToolCall(
             spec=spec, toolset=toolset, arguments=arguments, call_id=call_id, client_name=client_name,
-            session_id=session_id, idempotency_key=idempotency_key,
+            session_id=session_id, idempotency_key=idempotency_key, renders_views=client_supports_apps(ctx),
         )  # fmt: skip
 
         async def chain(ask: Ask, progress: Progress) -> tuple[BaseModel, ToolCall]:

@@ -18,6 +18,23 @@ from collections_mcp.tools.common.spec import AnySpec, Effect, Toolset
 # Tool `_meta` keys: the effect lets HTTP token scopes filter tools/list without knowing our registry.
 EFFECT_META = "collections-mcp/effect"
 TOOLSET_META = "collections-mcp/toolset"
+# MCP Apps (`io.modelcontextprotocol/ui`): a tool's `_meta.ui` names the `ui://` view its result renders in
+# and, for helpers of a view, that only the view may call it (hosts then hide it from the model).
+UI_META = "ui"
+
+
+def view_uri(view: str) -> str:
+    """The `ui://` resource of one of our views (views/<view>.html)."""
+    return f"ui://collections/{view}.html"
+
+
+def ui_meta_for(spec: AnySpec) -> dict[str, Any] | None:
+    if spec.view is None:
+        return None
+    ui: dict[str, Any] = {"resourceUri": view_uri(spec.view)}
+    if spec.view_only:
+        ui["visibility"] = ["app"]
+    return ui
 
 
 class _PassThroughArguments(ArgModelBase):
@@ -69,6 +86,8 @@ def check_spec(spec: AnySpec) -> None:
         raise TypeError(f"{spec.name}: {spec.effect} tools need a `summarize` for the confirmation prompt")
     if spec.effect == Effect.CONTACT and spec.contact is None:
         raise TypeError(f"{spec.name}: contact tools need `contact` (who is reached, how) for the compliance guard")
+    if spec.view_only and spec.view is None:
+        raise TypeError(f"{spec.name}: a view-only helper needs the `view` that calls it")
 
 
 def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Tool:
@@ -88,6 +107,9 @@ def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Too
             ),
         }
     output_schema = json_schema_of(spec.output_model)
+    meta: dict[str, Any] = {EFFECT_META: spec.effect.value, TOOLSET_META: toolset.name}
+    if (ui := ui_meta_for(spec)) is not None:
+        meta[UI_META] = ui  # shown only to clients that render views (server/views.py strips it for others)
     return Tool(
         fn=call,
         name=spec.name,
@@ -98,5 +120,5 @@ def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Too
         is_async=True,
         context_kwarg="ctx",
         annotations=annotations_for(spec),
-        meta={EFFECT_META: spec.effect.value, TOOLSET_META: toolset.name},
+        meta=meta,
     )

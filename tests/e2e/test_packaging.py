@@ -39,7 +39,8 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
     top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top == {"collections_mcp"}
     for expected in ("collections_mcp/server/app.py", "collections_mcp/tools/scollect/client.py",
-                     "collections_mcp/sandbox/wiring.py", "collections_mcp/prompts/work_account.md"):  # fmt: skip
+                     "collections_mcp/sandbox/wiring.py", "collections_mcp/prompts/work_account.md",
+                     "collections_mcp/views/account.html"):  # fmt: skip
         assert expected in names
     assert not any(name.startswith(("collections_mcp/tests", "collections_mcp/bench")) for name in names)
 
@@ -73,7 +74,7 @@ def test_the_console_script_runs_from_the_installed_package_alone(installed: Pat
     where = subprocess.run(
         [str(installed / "python"), "-c",
          "import collections_mcp, importlib.util as u; print(collections_mcp.__file__); "
-         "print([name for name in ('server', 'tools', 'sandbox', 'prompts') if u.find_spec(name)])"],
+         "print([name for name in ('server', 'tools', 'sandbox', 'prompts', 'views') if u.find_spec(name)])"],
         cwd=tmp_path, env=env, check=True, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     package_file, importable = where.stdout.splitlines()

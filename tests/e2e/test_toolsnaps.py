@@ -1,7 +1,8 @@
 """Tool-schema snapshots: every tool's public definition, as a client's `tools/list` shows it, is committed.
 
 One JSON file per tool under tests/toolsnaps/ (name, title, description, input and output schema,
-annotations, `_meta`). A tool that changes without its snapshot being refreshed fails here, and so does a tool
+annotations, `_meta`), as a host that renders MCP Apps views lists them: the fullest view, with `_meta.ui` and
+the view-only helpers (a client without views sees the same tools less those, checked here too). A tool that changes without its snapshot being refreshed fails here, and so does a tool
 without a snapshot or a snapshot without a tool: the schemas are our public API, so every change to them is a
 visible, reviewed diff. Refresh on purpose with `UPDATE_TOOLSNAPS=1 make test` (or pytest on this file).
 """
@@ -16,6 +17,9 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from collections_mcp.server.app import ServerConfig, build_server
+from tests.e2e.apps_host import APPS_HOST
+
 pytestmark = pytest.mark.anyio
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "toolsnaps"
@@ -26,10 +30,19 @@ def _render(tool: dict[str, Any]) -> str:
     return json.dumps(tool, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-async def test_every_tool_matches_its_committed_snapshot(mcp: Client) -> None:
-    listed = (await mcp.list_tools()).tools
+def _dumped(tools: Any) -> dict[str, dict[str, Any]]:
+    return {tool.name: tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools}
+
+
+async def test_every_tool_matches_its_committed_snapshot(mcp: Client, server_config: ServerConfig) -> None:
+    async with Client(build_server(server_config), extensions=[APPS_HOST]) as host:
+        listed = _dumped((await host.list_tools()).tools)
     assert len(listed) >= 40, "the sandbox server offers every vendor's tools"
-    current = {tool.name: _render(tool.model_dump(mode="json", by_alias=True, exclude_none=True)) for tool in listed}
+    plain = _dumped((await mcp.list_tools()).tools)
+    without_views = {name: tool | {"_meta": {k: v for k, v in tool["_meta"].items() if k != "ui"}}
+                     for name, tool in listed.items() if "model" in tool["_meta"].get("ui", {}).get("visibility", ["model"])}  # fmt: skip
+    assert plain == without_views, "a client without views sees the same tools, less `_meta.ui` and view-only helpers"
+    current = {name: _render(tool) for name, tool in listed.items()}
     if UPDATE:
         SNAPSHOTS.mkdir(exist_ok=True)
         for stale in SNAPSHOTS.glob("*.json"):

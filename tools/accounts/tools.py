@@ -245,7 +245,7 @@ _SNAPSHOT_ENDPOINTS = (
     "/getAlpaymentdata"
 )
 _specs: list[ToolSpec[AccountsClient, Any, Any]] = [
-    ToolSpec("accounts_snapshot", "Account snapshot for a live conversation", R, _SNAPSHOT_ENDPOINTS, m.SnapshotArgs, m.Snapshot, snapshot),
+    ToolSpec("accounts_snapshot", "Account snapshot for a live conversation", R, _SNAPSHOT_ENDPOINTS, m.SnapshotArgs, m.Snapshot, snapshot, view="account"),
     ToolSpec("accounts_check_contact", "Check whether a contact is allowed", R, "Scollect: GET /getaccount, /getattempts, /getphones", m.CheckContactArgs, ContactVerdict, check_contact),
     ToolSpec("accounts_verify_identity", "Verify a caller's identity", R, "Scollect: GET /getaccount", m.VerifyIdentityArgs, m.IdentityCheck, verify_identity),
 ]  # fmt: skip

@@ -212,6 +212,18 @@ class Transaction(Out):
     operator: str | None = None
 
 
+class DebtorActivity(Out):
+    """The newest entries of a debtor's logs, for the account view (each list newest first)."""
+
+    rowid: int
+    recent_notes: list[Note]
+    notes_total: int
+    recent_contacts: list[Contact]
+    contacts_total: int
+    recent_transactions: list[Transaction]
+    transactions_total: int
+
+
 class ContactPlan(Out):
     code: str
     name: str | None = None

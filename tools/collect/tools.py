@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+
+import anyio
 
 from collections_mcp.tools.collect import models as m
 from collections_mcp.tools.collect import plan
-from collections_mcp.tools.collect.client import DATA, CollectClient, Condition
+from collections_mcp.tools.collect.client import DATA, CollectClient, Condition, Window
 from collections_mcp.tools.collect.settings import CollectSettings
 from collections_mcp.tools.common.compact import Page
+from collections_mcp.tools.common.concurrent import start
 from collections_mcp.tools.common.errors import InvalidArgument
 from collections_mcp.tools.common.models import NoArgs
 from collections_mcp.tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
@@ -72,6 +76,37 @@ async def get_debtor_transactions(ctx: Ctx, args: m.PagedDebtorArgs) -> Page[m.T
     return _page(m.Transaction, [m.transaction_from(row) for row in found.rows], found.total, args.offset)
 
 
+RECENT = 5
+
+
+async def _newest(read: Callable[..., Awaitable[Window]], rowid: int) -> Window:
+    """The last `RECENT` rows of an oldest-first list, newest first: the seed documents no descending sort,
+    so a list longer than that costs a second read of its tail."""
+    head = await read(rowid, offset=0, limit=RECENT)
+    tail = head if head.total <= RECENT else await read(rowid, offset=head.total - RECENT, limit=RECENT)
+    return Window(rows=tail.rows[::-1], total=tail.total)
+
+
+async def get_debtor_activity(ctx: Ctx, args: m.DebtorArgs) -> m.DebtorActivity:
+    """For the account view: a debtor's 5 newest notes, contacts (scheduled and done) and transactions, each
+    newest first, with how many there are in all. Use collect_get_debtor_notes, _contacts and _transactions
+    for the full, paged logs."""
+    client = ctx.client
+    async with anyio.create_task_group() as group:
+        notes = start(group, lambda: _newest(client.debtor_notes, args.rowid))
+        contacts = start(group, lambda: _newest(client.debtor_contacts, args.rowid))
+        transactions = start(group, lambda: _newest(client.debtor_transactions, args.rowid))
+        types = start(group, client.contact_types)
+    return m.DebtorActivity(
+        rowid=args.rowid,
+        recent_notes=[m.note_from(row) for row in notes.get().rows], notes_total=notes.get().total,
+        recent_contacts=[m.contact_from(row, types.get()) for row in contacts.get().rows],
+        contacts_total=contacts.get().total,
+        recent_transactions=[m.transaction_from(row) for row in transactions.get().rows],
+        transactions_total=transactions.get().total,
+    )  # fmt: skip
+
+
 async def list_contact_plans(ctx: Ctx, args: NoArgs) -> m.ContactPlanList:
     """List the contact plans defined in Collect! (code, name, what they do). Run one with
     collect_run_contact_plan by its code."""
@@ -132,11 +167,12 @@ async def summarize_debtor_update(ctx: Ctx, args: m.UpdateDebtorArgs) -> str:
 
 R, W, D = Effect.READ, Effect.WRITE, Effect.DESTRUCTIVE
 _specs: list[ToolSpec[CollectClient, Any, Any]] = [
-    ToolSpec("collect_get_debtor", "Get debtor", R, f"GET {DATA}/debtor/<rowid>", m.DebtorArgs, m.Debtor, get_debtor),
+    ToolSpec("collect_get_debtor", "Get debtor", R, f"GET {DATA}/debtor/<rowid>", m.DebtorArgs, m.Debtor, get_debtor, view="account"),
     ToolSpec("collect_search_debtors", "Search debtors", R, f"GET {DATA}/debtor?filter=&fields=&sort=&limit=&page=", m.SearchDebtorsArgs, Page[m.DebtorSummary], search_debtors),
     ToolSpec("collect_get_debtor_contacts", "Get a debtor's contacts", R, f"GET {DATA}/debtor/<rowid>/contact", m.PagedDebtorArgs, Page[m.Contact], get_debtor_contacts),
     ToolSpec("collect_get_debtor_notes", "Get a debtor's notes", R, f"GET {DATA}/debtor/<rowid>/notes", m.PagedDebtorArgs, Page[m.Note], get_debtor_notes),
     ToolSpec("collect_get_debtor_transactions", "Get a debtor's transactions", R, f"GET {DATA}/debtor/<rowid>/transaction", m.PagedDebtorArgs, Page[m.Transaction], get_debtor_transactions),
+    ToolSpec("collect_get_debtor_activity", "Debtor activity for the account view", R, f"GET {DATA}/debtor/<rowid>/notes, /contact, /transaction", m.DebtorArgs, m.DebtorActivity, get_debtor_activity, view="account", view_only=True),
     ToolSpec("collect_list_contact_plans", "List contact plans", R, f"GET {DATA}/contact_plan", NoArgs, m.ContactPlanList, list_contact_plans),
     ToolSpec("collect_add_note", "Add note", W, f"POST {DATA}/notes", m.AddNoteArgs, m.WriteResult, add_note),
     ToolSpec("collect_add_contact", "Schedule contact", W, f"POST {DATA}/contact", m.AddContactArgs, m.WriteResult, add_contact),

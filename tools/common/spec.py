@@ -87,6 +87,12 @@ class ToolSpec(Generic[ClientT, InT, OutT]):
     contact: Callable[[InT], ContactRequest] | None = None
     # Payment details this tool needs, captured on the server's secure page (never tool arguments).
     capture: Literal["card_or_bank"] | None = None
+    # The interactive view (views/<view>.html) a host that renders views shows this tool's result in; hosts
+    # without views get the same result as text and structured content, and nothing else changes.
+    view: str | None = None
+    # A helper only that view calls (e.g. to load more of the record): hosts hide it from the model, and
+    # clients that render no views neither see nor may call it. Requires `view`.
+    view_only: bool = False
 
     @property
     def description(self) -> str:
