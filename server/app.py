@@ -50,7 +50,9 @@ SERVER_NAME = "collections-mcp"
 BASE_INSTRUCTIONS = (
     "Tools for working debt-collection accounts. Tool names start with the vendor they act on. Sensitive "
     "values (SSN, card and bank numbers) are always masked; never ask the debtor to read them into the chat. "
-    "A tool error means nothing was done unless the error says otherwise."
+    "A tool error means nothing was done unless the error says otherwise. Tools that change something accept an "
+    "optional idempotency_key: an identical call (same tool and arguments) within minutes is not applied twice and "
+    "returns the first result; repeat a change on purpose with a new key."
 )
 
 
@@ -79,6 +81,7 @@ class ServerConfig:
             read_only=self.settings.read_only,
             allowed_toolsets=self.settings.toolsets,
             allowed_tools=self.settings.tools,
+            profile=self.settings.profile,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -12,12 +13,22 @@ from pydantic import ConfigDict
 
 from collections_mcp.server.core.call import IDEMPOTENCY_ARGUMENT, ServerState
 from collections_mcp.server.core.pipeline import PolicyPipeline
-from collections_mcp.server.core.schemas import json_schema_of
-from collections_mcp.tools.common.spec import AnySpec, Effect, Toolset
+from collections_mcp.server.core.schemas import json_schema_of, lean_schema
+from collections_mcp.tools.common.spec import AnySpec, Effect, Profile, Toolset
 
 # Tool `_meta` keys: the effect lets HTTP token scopes filter tools/list without knowing our registry.
 EFFECT_META = "collections-mcp/effect"
 TOOLSET_META = "collections-mcp/toolset"
+
+
+# The explanation is in the server instructions (said once, not once per changing tool).
+# Null counts as not given (the pipeline drops it), so the schema says so too.
+IDEMPOTENCY_SCHEMA: dict[str, Any] = {
+    "type": ["string", "null"],
+    "minLength": 1,
+    "maxLength": 200,
+    "description": "Optional retry key: a retry with the same key and arguments is not applied twice.",
+}
 
 
 class _PassThroughArguments(ArgModelBase):
@@ -48,13 +59,17 @@ def select_specs(
     read_only: bool,
     allowed_toolsets: list[str] | None,
     allowed_tools: list[str] | None = None,
+    profile: Profile = Profile.ALL,
 ) -> list[tuple[Toolset, AnySpec]]:
-    """Toolset selection, then read-only mode, then the explicit tool allowlist: each can only remove."""
+    """Toolset selection, then the profile, then read-only mode, then the explicit tool allowlist: each can
+    only remove."""
     chosen = []
     for toolset in toolsets:
         if allowed_toolsets is not None and toolset.name not in allowed_toolsets:
             continue
         for spec in toolset.specs:
+            if not spec.in_profile(profile):
+                continue
             if read_only and spec.effect != Effect.READ:
                 continue
             if allowed_tools is not None and spec.name not in allowed_tools:
@@ -71,23 +86,34 @@ def check_spec(spec: AnySpec) -> None:
         raise TypeError(f"{spec.name}: contact tools need `contact` (who is reached, how) for the compliance guard")
 
 
-def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Tool:
-    check_spec(spec)
-    async def call(arguments: dict[str, Any], ctx: Context[ServerState, Any]) -> CallToolResult | InputRequiredResult:
-        return await pipeline.run(spec, toolset.name, arguments, ctx)
-
-    input_schema = json_schema_of(spec.input_model)
-    input_schema.pop("title", None)
+def full_input_schema(spec: AnySpec) -> dict[str, Any]:
+    """The tool's arguments as pydantic describes its input model (+ the idempotency key on changing tools).
+    Published lean (`lean_schema`: the same accepted values, fewer tokens); the pipeline validates with the
+    model itself."""
+    schema = json_schema_of(spec.input_model)
+    schema.pop("title", None)
     if spec.effect != Effect.READ:
-        input_schema.setdefault("properties", {})[IDEMPOTENCY_ARGUMENT] = {
-            "type": "string",
-            "maxLength": 200,
-            "description": (
-                "Optional. Retrying with the same key and arguments returns the first call's result instead of "
-                "making the change again (identical calls are also recognised without a key)."
-            ),
-        }
-    output_schema = json_schema_of(spec.output_model)
+        schema.setdefault("properties", {})[IDEMPOTENCY_ARGUMENT] = IDEMPOTENCY_SCHEMA
+    return schema
+
+
+# Runs after a call that returned a result (e.g. telling clients their tool list changed).
+AfterCall = Callable[[Context[ServerState, Any], CallToolResult], Awaitable[None]]
+
+
+def build_tool(toolset: Toolset | str, spec: AnySpec, pipeline: PolicyPipeline, after: AfterCall | None = None) -> Tool:
+    """`toolset` is a vendor's Toolset, or the name the server's own tools are audited under."""
+    check_spec(spec)
+    toolset_name = toolset if isinstance(toolset, str) else toolset.name
+
+    async def call(arguments: dict[str, Any], ctx: Context[ServerState, Any]) -> CallToolResult | InputRequiredResult:
+        result = await pipeline.run(spec, toolset_name, arguments, ctx)
+        if after is not None and isinstance(result, CallToolResult):
+            await after(ctx, result)
+        return result
+
+    input_schema = lean_schema(full_input_schema(spec))
+    output_schema = lean_schema(json_schema_of(spec.output_model))
     return Tool(
         fn=call,
         name=spec.name,
@@ -98,5 +124,5 @@ def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Too
         is_async=True,
         context_kwarg="ctx",
         annotations=annotations_for(spec),
-        meta={EFFECT_META: spec.effect.value, TOOLSET_META: toolset.name},
+        meta={EFFECT_META: spec.effect.value, TOOLSET_META: toolset_name},
     )
