@@ -21,13 +21,12 @@ EFFECT_META = "collections-mcp/effect"
 TOOLSET_META = "collections-mcp/toolset"
 
 
-# The explanation is in the server instructions (said once, not once per changing tool).
-# Null counts as not given (the pipeline drops it), so the schema says so too.
+# Explained once in the server instructions, not once per changing tool. Null counts as not given (the pipeline
+# drops it), so the schema says so too.
 IDEMPOTENCY_SCHEMA: dict[str, Any] = {
     "type": ["string", "null"],
     "minLength": 1,
     "maxLength": 200,
-    "description": "Optional retry key: a retry with the same key and arguments is not applied twice.",
 }
 
 
@@ -92,6 +91,7 @@ def full_input_schema(spec: AnySpec) -> dict[str, Any]:
     model itself."""
     schema = json_schema_of(spec.input_model)
     schema.pop("title", None)
+    schema.pop("description", None)  # the input model's docstring is for developers; the tool's description is the LLM's
     if spec.effect != Effect.READ:
         schema.setdefault("properties", {})[IDEMPOTENCY_ARGUMENT] = IDEMPOTENCY_SCHEMA
     return schema

@@ -31,6 +31,9 @@ _SCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
 # A branch with one of these does not simply widen to null by adding "null" to its `type`.
 _COMPOUND = ("anyOf", "oneOf", "allOf", "not", "if", "$ref")
 _NULL: dict[str, Any] = {"type": "null"}
+# A default that is its type's empty value says nothing an optional argument does not already say.
+_EMPTY_DEFAULTS: tuple[Any, ...] = (None, False, 0, "", [], {})
+_EMPTY_TYPES = (type(None), bool, int, str, list, dict)
 _DEFS = "#/$defs/"
 
 
@@ -57,10 +60,12 @@ def properties_of(model: type[BaseModel]) -> dict[str, Any]:
 def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The same schema, accepting exactly the same instances, without what only repeats:
 
-    - `title` everywhere (pydantic's titles repeat the property or class name), and `default: null`;
+    - `title` everywhere (pydantic's titles repeat the property or class name), and a default that is its type's
+      empty value (null, false, 0, "", [], {});
     - an optional argument's `anyOf: [X, {"type": "null"}]` becomes X with "null" added to its `type` (or to its
       `enum`): an explicit null is still accepted, as the model accepts it, in a few bytes instead of a branch;
     - a description inside that branch (the reused type's) gives way to the field's own description;
+    - `anyOf` of bare types becomes one `type` list;
     - `examples` keeps one value, and none when the description already quotes it;
     - a `$defs` entry used once is written in place;
     - pydantic's non-JSON-Schema Decimal keywords (`decimal_places`, `max_digits`, `gt`, ...), which no validator
@@ -82,13 +87,15 @@ def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
         node = _map_children(node, visit)
         for key in ("title", *PYDANTIC_LEFTOVERS):
             node.pop(key, None)
-        if "default" in node and node["default"] is None:
+        if "default" in node and node["default"] in _EMPTY_DEFAULTS and type(node["default"]) in _EMPTY_TYPES:
             del node["default"]
-        node = _collapse_null_branch(node)
+        node = _collapse_type_branches(_collapse_null_branch(node))
         _trim_examples(node)
         return node
 
     lean = visit(schema)
+    if lean.get("properties") == {}:
+        del lean["properties"]  # no properties: nothing to say
     kept = {name: definition for name, definition in lean.get("$defs", {}).items() if name not in once}
     lean.pop("$defs", None)
     if kept:
@@ -123,6 +130,17 @@ def _collapse_null_branch(node: dict[str, Any]) -> dict[str, Any]:
         return node
     outer = {key: value for key, value in node.items() if key != "anyOf"}
     return {**nullable, **outer}
+
+
+def _collapse_type_branches(node: dict[str, Any]) -> dict[str, Any]:
+    """`anyOf: [{"type": "number"}, {"type": "string"}]` says `type: ["number", "string"]`."""
+    branches = node.get("anyOf")
+    if not (isinstance(branches, list) and branches and "type" not in node):
+        return node
+    if not all(isinstance(branch, dict) and set(branch) == {"type"} and isinstance(branch["type"], str) for branch in branches):
+        return node
+    merged = {key: value for key, value in node.items() if key != "anyOf"}
+    return {"type": [branch["type"] for branch in branches], **merged}
 
 
 def _with_null(branch: dict[str, Any]) -> dict[str, Any] | None:
