@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from collections_mcp.server.core.call import IDEMPOTENCY_ARGUMENT, ServerState
 from collections_mcp.server.core.pipeline import PolicyPipeline
@@ -89,16 +90,31 @@ def full_input_schema(spec: AnySpec) -> dict[str, Any]:
     """The tool's arguments as pydantic describes its input model (+ the idempotency key on changing tools).
     Published lean (`lean_schema`: the same accepted values, fewer tokens); the pipeline validates with the
     model itself."""
-    schema = json_schema_of(spec.input_model)
+    return _full_input_schema(spec.input_model, spec.effect != Effect.READ)
+
+
+def _full_input_schema(model: type[BaseModel], changes: bool) -> dict[str, Any]:
+    schema = json_schema_of(model)
     schema.pop("title", None)
     schema.pop("description", None)  # the input model's docstring is for developers; the tool's description is the LLM's
-    if spec.effect != Effect.READ:
+    if changes:
         schema.setdefault("properties", {})[IDEMPOTENCY_ARGUMENT] = IDEMPOTENCY_SCHEMA
     return schema
 
 
 # Runs after a call that returned a result (e.g. telling clients their tool list changed).
 AfterCall = Callable[[Context[ServerState, Any], CallToolResult], Awaitable[None]]
+
+
+@cache
+def _published_input_schema(model: type[BaseModel], changes: bool) -> dict[str, Any]:
+    """Once per process: servers are built per session in tests, and leaning 96 schemas each time was measurable."""
+    return lean_schema(_full_input_schema(model, changes))
+
+
+@cache
+def _published_output_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return lean_schema(json_schema_of(model))
 
 
 def build_tool(toolset: Toolset | str, spec: AnySpec, pipeline: PolicyPipeline, after: AfterCall | None = None) -> Tool:
@@ -112,8 +128,10 @@ def build_tool(toolset: Toolset | str, spec: AnySpec, pipeline: PolicyPipeline, 
             await after(ctx, result)
         return result
 
-    input_schema = lean_schema(full_input_schema(spec))
-    output_schema = lean_schema(json_schema_of(spec.output_model))
+    input_model: type[BaseModel] = spec.input_model
+    output_model: type[BaseModel] = spec.output_model
+    input_schema = _published_input_schema(input_model, spec.effect != Effect.READ)
+    output_schema = _published_output_schema(output_model)
     return Tool(
         fn=call,
         name=spec.name,
