@@ -14,11 +14,11 @@ from typing import Any
 
 import anyio
 
-from bench import coldstart, compact, fanout, overhead, procs, prompts, throughput
+from bench import coldstart, compact, fanout, overhead, procs, prompts, throughput, tool_schemas
 from bench.common import Row, markdown_table, table
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("overhead", "fanout", "compact", "throughput", "prompts", "coldstart")
+NAMES = ("overhead", "fanout", "compact", "throughput", "prompts", "coldstart", "schemas")
 README_START, README_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
 
@@ -52,6 +52,9 @@ async def _run(selected: set[str], *, quick: bool, latency_ms: float) -> list[Ro
         _say("bench: throughput and memory (vendor latency 0) ...")
         async with procs.sandbox(0) as sandbox, procs.our_server(sandbox) as server, procs.bare_server() as bare:
             results["throughput"] = await throughput.run(sandbox, server, bare, quick=quick)
+    if "schemas" in selected:
+        _say("bench: tool schemas per profile (no vendor needed) ...")
+        results["schemas"] = await tool_schemas.run(quick=quick)
     if "coldstart" in selected:
         _say("bench: cold start ...")
         results["coldstart"] = await coldstart.run(quick=quick)

@@ -22,6 +22,7 @@ from collections_mcp.server.core.catalog import Catalog, installed_catalog
 from collections_mcp.server.core.conversations import Conversations
 from collections_mcp.server.core.drain import Drain
 from collections_mcp.server.core.errors import ConfigError
+from collections_mcp.server.core.on_demand import ON_DEMAND_TOOLSET, ToolsetsOnDemand
 from collections_mcp.server.core.pipeline import PolicyPipeline
 from collections_mcp.server.core.registry import build_tool, select_specs
 from collections_mcp.server.core.version import package_version
@@ -51,7 +52,9 @@ SERVER_NAME = "collections-mcp"
 BASE_INSTRUCTIONS = (
     "Tools for working debt-collection accounts. Tool names start with the vendor they act on. Sensitive "
     "values (SSN, card and bank numbers) are always masked; never ask the debtor to read them into the chat. "
-    "A tool error means nothing was done unless the error says otherwise."
+    "A tool error means nothing was done unless the error says otherwise. Tools that change something accept an "
+    "optional idempotency_key: an identical call (same tool and arguments) within minutes is not applied twice and "
+    "returns the first result; repeat a change on purpose with a new key."
 )
 
 
@@ -80,6 +83,7 @@ class ServerConfig:
             read_only=self.settings.read_only,
             allowed_toolsets=self.settings.toolsets,
             allowed_tools=self.settings.tools,
+            profile=self.settings.profile,
         )
 
 
@@ -96,8 +100,13 @@ class CollectionsServer:
         self.idempotency = IdempotencyStore(
             idempotency_path(settings.state_dir), cross_process_wait=settings.idempotency_wait_seconds
         )
+        # Toolsets on demand: every selected tool is built, but only the enabled toolsets' are offered.
+        self.on_demand = ToolsetsOnDemand(self.selected) if settings.dynamic_toolsets else None
         self.pipeline = self._pipeline()
         self.tools = [build_tool(toolset, spec, self.pipeline) for toolset, spec in self.selected]
+        if self.on_demand is not None:
+            self.tools += [build_tool(ON_DEMAND_TOOLSET, spec, self.pipeline, after=self.on_demand.announce)
+                           for spec in self.on_demand.specs]  # fmt: skip
         self.needs_capture = any(spec.capture for _, spec in self.selected)
         self.page_base = self._mounted_page_base() if self.needs_capture else None
         self.probes = VendorProbes(self.in_use)
@@ -117,7 +126,8 @@ class CollectionsServer:
             CaptureStage(self.capture),
             ConfirmationStage(config.settings.confirm),
         ]
-        return PolicyPipeline(stages, rejection_listeners=[audit.on_rejected], drain=config.drain)
+        availability = self.on_demand.refusal if self.on_demand is not None else None
+        return PolicyPipeline(stages, rejection_listeners=[audit.on_rejected], drain=config.drain, availability=availability)
 
     def _mounted_page_base(self) -> str | None:
         """The payment page's base URL on the HTTP app, or None to give it its own loopback listener: with
@@ -135,7 +145,8 @@ class CollectionsServer:
         return base
 
     def instructions(self) -> str:
-        return "\n\n".join([BASE_INSTRUCTIONS, *(f"{ts.title}: {ts.instructions}" for ts in self.in_use)])
+        on_demand = [self.on_demand.instructions()] if self.on_demand is not None else []
+        return "\n\n".join([BASE_INSTRUCTIONS, *on_demand, *(f"{ts.title}: {ts.instructions}" for ts in self.in_use)])
 
     @asynccontextmanager
     async def lifespan(self, _: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
@@ -162,6 +173,9 @@ class CollectionsServer:
                     # Shutdown ends every conversation still waiting for a person (vendor jobs roll back).
                     background.cancel_scope.cancel()
 
+    def _own_tools(self) -> set[str]:
+        return set(self.on_demand.names) if self.on_demand is not None else set()
+
     def mcp_server(self) -> MCPServer[ServerState]:
         settings = self.config.settings
         http_auth: dict[str, Any] = {}
@@ -169,11 +183,18 @@ class CollectionsServer:
         if verifier is not None:
             http_auth = {"token_verifier": verifier, "auth": auth_settings(settings.public_url, settings.oauth_issuer)}
         offered = {spec.name for _, spec in self.selected}
+        middleware: list[Any] = [
+            HideUngrantedTools(),
+            HideViewsFromPlainClients(),
+            AuditUnlistedToolCalls(self.audit_log, offered | self._own_tools()),
+        ]
+        if self.on_demand is not None:
+            middleware.append(self.on_demand)  # tools/list shows the enabled toolsets' tools only
         # Interactive views (MCP Apps) for hosts that render them; other clients see none of it (server/views.py).
         views = views_extension((spec for _, spec in self.selected), offered)
         server = MCPServer(
             **http_auth,
-            middleware=[HideUngrantedTools(), HideViewsFromPlainClients(), AuditUnlistedToolCalls(self.audit_log, offered)],
+            middleware=middleware,
             extensions=[views] if views is not None else None,
             name=SERVER_NAME,
             title="Collections MCP",

@@ -14,6 +14,7 @@ from collections_mcp.server.core.access import TokenGrant
 from collections_mcp.server.core.catalog import Catalog, installed_catalog
 from collections_mcp.server.core.errors import ConfigError as ConfigError  # re-exported: settings raise it
 from collections_mcp.tools.common.settings import VendorConfigError, VendorSettings
+from collections_mcp.tools.common.spec import Profile
 
 
 def unparsable_setting(exc: SettingsError) -> str:
@@ -37,6 +38,14 @@ class ServerSettings(BaseSettings):
     )
     tools: Annotated[list[str] | None, NoDecode] = Field(
         default=None, description="Explicit allowlist of tool names, on top of toolsets and read-only (default: all)."
+    )
+    profile: Profile = Field(
+        default=Profile.ALL,
+        description="Ready tool set for a kind of agent: voice (a live call), desk (reads and day-to-day writes), all.",
+    )
+    dynamic_toolsets: bool = Field(
+        default=False,
+        description="Start with the core toolset and two tools to list and enable the others (toolsets on demand).",
     )
     state_dir: Path = Field(default_factory=_default_state_dir)
     log_level: str = "INFO"
@@ -104,6 +113,11 @@ class ServerSettings(BaseSettings):
             names = [name.strip().lower() for name in value.split(",") if name.strip()]
             return names or None
         return value
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile_name(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("http_allowed_hosts", "http_allowed_origins", mode="before")
     @classmethod

@@ -132,6 +132,8 @@ def leak_watch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     original_call, original_init = ClientSession.call_tool, Client.__init__
 
     async def recording_call_tool(self: ClientSession, *args: Any, **kwargs: Any) -> Any:
+        if _ARGUMENT_RECORDING is not None:
+            _record_arguments(*args, **kwargs)
         result = await original_call(self, *args, **kwargs)  # type: ignore[call-overload]
         seen.append(result.model_dump_json())
         return result
@@ -153,6 +155,8 @@ def leak_watch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     ClientSession.call_tool = original_call  # type: ignore[method-assign]
     Client.__init__ = original_init  # type: ignore[method-assign]
     root.removeHandler(handler)
+    if _ARGUMENT_RECORDING is not None:
+        _write_recorded_arguments()
     seen.extend(handler.texts)
     seen.extend(server_state_texts(tmp_path_factory.getbasetemp(), Path(os.environ["COLLECTIONS_MCP_STATE_DIR"])))
     sensitive = _LEAK_CORPUS.get("values", set())
@@ -162,3 +166,29 @@ def leak_watch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
 
 _LEAK_CORPUS: dict[str, set[str]] = {}
 
+
+
+# ------------------------------------------------------------------------------------------------------------
+# RECORD_TOOL_ARGUMENTS=<file> pytest: every argument set the suite sends to a tool, written at the end, sorted
+# and without repeats (tests/data/README.md: how the schema-equivalence corpus is refreshed from it).
+# ------------------------------------------------------------------------------------------------------------
+
+_ARGUMENT_RECORDING: Path | None = Path(os.environ["RECORD_TOOL_ARGUMENTS"]) if os.environ.get("RECORD_TOOL_ARGUMENTS") else None
+_RECORDED: dict[str, set[str]] = {}
+
+
+def _record_arguments(name: Any = None, arguments: Any = None, *_: Any, **kwargs: Any) -> None:
+    import json
+
+    name = kwargs.get("name", name)
+    arguments = kwargs.get("arguments", arguments)
+    if isinstance(name, str) and isinstance(arguments, dict | None):
+        _RECORDED.setdefault(name, set()).add(json.dumps(arguments or {}, sort_keys=True))
+
+
+def _write_recorded_arguments() -> None:
+    import json
+
+    assert _ARGUMENT_RECORDING is not None
+    recorded = {name: [json.loads(item) for item in sorted(items)] for name, items in sorted(_RECORDED.items())}
+    _ARGUMENT_RECORDING.write_text(json.dumps(recorded, indent=1, ensure_ascii=False) + "\n")

@@ -80,16 +80,34 @@ def _pre_parse(spec: AnySpec, arguments: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
+def validate_arguments(spec: AnySpec, raw: dict[str, Any]) -> tuple[BaseModel, str | None]:
+    """The one validation of a call's raw arguments: the tool's input model (the published schema is a lean
+    description of it and never used to validate), and for changing tools the optional idempotency key.
+    Raises `ValidationError` or `InvalidArgument`."""
+    arguments = dict(raw)
+    idempotency_key = arguments.pop(IDEMPOTENCY_ARGUMENT, None) if spec.effect != Effect.READ else None
+    validated = spec.input_model.model_validate(_pre_parse(spec, arguments))
+    if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 200):
+        raise InvalidArgument("idempotency_key must be a non-empty string of at most 200 characters")
+    return validated, idempotency_key
+
+
 # (spec, toolset, call id, client, session, reason, outcome): a call refused before any stage ran.
 RejectionListener = Callable[[AnySpec, str, str, str | None, str | None, str, str], Awaitable[None]]
 
 
 class PolicyPipeline:
     def __init__(
-        self, stages: Sequence[Stage], rejection_listeners: Sequence[RejectionListener] = (), drain: Drain | None = None
+        self,
+        stages: Sequence[Stage],
+        rejection_listeners: Sequence[RejectionListener] = (),
+        drain: Drain | None = None,
+        availability: Callable[[str], str | None] | None = None,
     ) -> None:
         self.stages = list(stages)
         self.drain = drain or Drain()
+        # Why a tool may not be called now (its toolset is not enabled yet), or None: checked before anything else.
+        self.availability = availability
         # Told about calls refused before any stage ran (bad arguments), so audit sees every call.
         self.rejection_listeners = list(rejection_listeners)
 
@@ -113,12 +131,14 @@ class PolicyPipeline:
     ) -> CallToolResult | InputRequiredResult:
         state = ctx.request_context.lifespan_context
         call_id = uuid.uuid4().hex[:12]
-        raw = dict(raw)
-        idempotency_key = raw.pop(IDEMPOTENCY_ARGUMENT, None) if spec.effect != Effect.READ else None
+        unavailable = self.availability(spec.name) if self.availability is not None else None
+        if unavailable is not None:
+            client_name, session_id = caller_of(ctx.request_context)
+            for listener in self.rejection_listeners:
+                await listener(spec, toolset, call_id, client_name, session_id, unavailable, "refused:not_enabled")
+            raise ToolError(unavailable)
         try:
-            arguments = spec.input_model.model_validate(_pre_parse(spec, raw))
-            if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 200):
-                raise InvalidArgument("idempotency_key must be a non-empty string of at most 200 characters")
+            arguments, idempotency_key = validate_arguments(spec, raw)
         except (ValidationError, InvalidArgument) as exc:
             reason = (describe_validation_error(spec, exc) if isinstance(exc, ValidationError)
                       else invalid_arguments(spec.name, f"- {exc}"))  # fmt: skip
@@ -137,7 +157,7 @@ class PolicyPipeline:
 
         async def chain(ask: Ask, progress: Progress) -> tuple[BaseModel, ToolCall]:
             call.context = ToolContext(
-                client=state.clients[toolset],
+                client=state.clients.get(toolset),  # None for the server's own tools (toolsets on demand)
                 report_progress=_progress_reporter(progress),
                 now=state.clock,
                 person=Person(ask=ask, can_ask=channel.available(), can_open_urls=channel.opens_urls()),

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from collections_mcp.server.core.call import IDEMPOTENCY_ARGUMENT, ServerState
 from collections_mcp.server.core.pipeline import PolicyPipeline
-from collections_mcp.server.core.schemas import json_schema_of
-from collections_mcp.tools.common.spec import AnySpec, Effect, Toolset
+from collections_mcp.server.core.schemas import json_schema_of, lean_schema
+from collections_mcp.tools.common.spec import AnySpec, Effect, Profile, Toolset
 
 # Tool `_meta` keys: the effect lets HTTP token scopes filter tools/list without knowing our registry.
 EFFECT_META = "collections-mcp/effect"
@@ -35,6 +37,15 @@ def ui_meta_for(spec: AnySpec) -> dict[str, Any] | None:
     if spec.view_only:
         ui["visibility"] = ["app"]
     return ui
+
+
+# Explained once in the server instructions, not once per changing tool. Null counts as not given (the pipeline
+# drops it), so the schema says so too.
+IDEMPOTENCY_SCHEMA: dict[str, Any] = {
+    "type": ["string", "null"],
+    "minLength": 1,
+    "maxLength": 200,
+}
 
 
 class _PassThroughArguments(ArgModelBase):
@@ -65,13 +76,17 @@ def select_specs(
     read_only: bool,
     allowed_toolsets: list[str] | None,
     allowed_tools: list[str] | None = None,
+    profile: Profile = Profile.ALL,
 ) -> list[tuple[Toolset, AnySpec]]:
-    """Toolset selection, then read-only mode, then the explicit tool allowlist: each can only remove."""
+    """Toolset selection, then the profile, then read-only mode, then the explicit tool allowlist: each can
+    only remove."""
     chosen = []
     for toolset in toolsets:
         if allowed_toolsets is not None and toolset.name not in allowed_toolsets:
             continue
         for spec in toolset.specs:
+            if not spec.in_profile(profile):
+                continue
             if read_only and spec.effect != Effect.READ:
                 continue
             if allowed_tools is not None and spec.name not in allowed_tools:
@@ -90,24 +105,53 @@ def check_spec(spec: AnySpec) -> None:
         raise TypeError(f"{spec.name}: a view-only helper needs the `view` that calls it")
 
 
-def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Tool:
-    check_spec(spec)
-    async def call(arguments: dict[str, Any], ctx: Context[ServerState, Any]) -> CallToolResult | InputRequiredResult:
-        return await pipeline.run(spec, toolset.name, arguments, ctx)
+def full_input_schema(spec: AnySpec) -> dict[str, Any]:
+    """The tool's arguments as pydantic describes its input model (+ the idempotency key on changing tools).
+    Published lean (`lean_schema`: the same accepted values, fewer tokens); the pipeline validates with the
+    model itself."""
+    return _full_input_schema(spec.input_model, spec.effect != Effect.READ)
 
-    input_schema = json_schema_of(spec.input_model)
-    input_schema.pop("title", None)
-    if spec.effect != Effect.READ:
-        input_schema.setdefault("properties", {})[IDEMPOTENCY_ARGUMENT] = {
-            "type": "string",
-            "maxLength": 200,
-            "description": (
-                "Optional. Retrying with the same key and arguments returns the first call's result instead of "
-                "making the change again (identical calls are also recognised without a key)."
-            ),
-        }
-    output_schema = json_schema_of(spec.output_model)
-    meta: dict[str, Any] = {EFFECT_META: spec.effect.value, TOOLSET_META: toolset.name}
+
+def _full_input_schema(model: type[BaseModel], changes: bool) -> dict[str, Any]:
+    schema = json_schema_of(model)
+    schema.pop("title", None)
+    schema.pop("description", None)  # the input model's docstring is for developers; the tool's description is the LLM's
+    if changes:
+        schema.setdefault("properties", {})[IDEMPOTENCY_ARGUMENT] = IDEMPOTENCY_SCHEMA
+    return schema
+
+
+# Runs after a call that returned a result (e.g. telling clients their tool list changed).
+AfterCall = Callable[[Context[ServerState, Any], CallToolResult], Awaitable[None]]
+
+
+@cache
+def _published_input_schema(model: type[BaseModel], changes: bool) -> dict[str, Any]:
+    """Once per process: servers are built per session in tests, and leaning 96 schemas each time was measurable."""
+    return lean_schema(_full_input_schema(model, changes))
+
+
+@cache
+def _published_output_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return lean_schema(json_schema_of(model))
+
+
+def build_tool(toolset: Toolset | str, spec: AnySpec, pipeline: PolicyPipeline, after: AfterCall | None = None) -> Tool:
+    """`toolset` is a vendor's Toolset, or the name the server's own tools are audited under."""
+    check_spec(spec)
+    toolset_name = toolset if isinstance(toolset, str) else toolset.name
+
+    async def call(arguments: dict[str, Any], ctx: Context[ServerState, Any]) -> CallToolResult | InputRequiredResult:
+        result = await pipeline.run(spec, toolset_name, arguments, ctx)
+        if after is not None and isinstance(result, CallToolResult):
+            await after(ctx, result)
+        return result
+
+    input_model: type[BaseModel] = spec.input_model
+    output_model: type[BaseModel] = spec.output_model
+    input_schema = _published_input_schema(input_model, spec.effect != Effect.READ)
+    output_schema = _published_output_schema(output_model)
+    meta: dict[str, Any] = {EFFECT_META: spec.effect.value, TOOLSET_META: toolset_name}
     if (ui := ui_meta_for(spec)) is not None:
         meta[UI_META] = ui  # shown only to clients that render views (server/views.py strips it for others)
     return Tool(

@@ -282,7 +282,7 @@ async def test_the_arguments_and_the_schema_are_checked_together(client: Procuri
     )
     for line in (
         "- subject: must be of type string",
-        "- date_time: Input should be a valid datetime or date, input is too short (expected: When the contact",
+        "- date_time: Input should be a valid datetime or date, input is too short (expected: When it happened",
         "- sender_id: must be of type integer",
         "- recipients: must not contain duplicates",
         "- recipients[0]: must be of type integer",

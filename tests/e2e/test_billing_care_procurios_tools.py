@@ -142,8 +142,7 @@ async def test_tools_are_listed_with_effects_and_guidance(mcp: Client) -> None:
     listing = tools["procurios_list_contact_moments"].annotations
     assert listing is not None and listing.read_only_hint is True
     create = tools["procurios_create_contact_moment"]
-    assert create.description and "procurios_list_contact_moment_types" in create.description
-    assert "procurios_get_contact_moment_schema" in create.description
+    assert create.description and "procurios_get_contact_moment_schema" in create.description
     assert create.input_schema["required"] == ["type", "subject", "sender_id", "recipients"]
     update = tools["billing_care_update_collections_action"]
     assert update.input_schema["required"] == ["action_id"]
@@ -376,9 +375,8 @@ async def test_create_advertises_the_strict_draft_schema(mcp: Client) -> None:
     assert schema["additionalProperties"] is False
     assert schema["properties"]["sender_id"]["type"] == "integer"
     assert schema["properties"]["recipients"] == {
-        "description": "Procurios ids of the relations that were contacted (at least one, no duplicates).",
+        "description": "Relation ids contacted (at least one, no repeats).",
         "items": {"type": "integer"},
-        "title": "Recipients",
         "type": "array",
     }
     assert "idempotency_key" in schema["properties"]

@@ -24,26 +24,25 @@ class SnapshotArgs(Args):
 
 class CheckContactArgs(Args):
     file_number: FileNumber
-    channel: Annotated[Channel, Field(description="How you intend to reach the debtor: call, text or email.")]
+    channel: Channel
     phone_number: Annotated[
         PhoneNumber | None,
-        Field(description="The number you will call or text (checks its type, status and cell/work permissions)."),
+        Field(description="The number you will call or text (also checked)."),
     ] = None
 
 
 _Ssn4 = Annotated[
     str,
-    Field(pattern=r"^\d{4}$", description="Last 4 digits of the SSN the caller states, e.g. '1234'."),
+    Field(pattern=r"^\d{4}$"),
     PlainSerializer(lambda _: "****", return_type=str),
 ]
 _Dob = Annotated[
     date,
-    Field(description="Date of birth the caller states, YYYY-MM-DD."),
     PlainSerializer(lambda _: "****-**-**", return_type=str),
 ]
 _Zip = Annotated[
     str,
-    Field(pattern=r"^\d{5}(-?\d{4})?$", description="ZIP code the caller states: 12345 or 12345-6789."),
+    Field(pattern=r"^\d{5}(-?\d{4})?$"),
     PlainSerializer(lambda _: "*****", return_type=str),
 ]
 

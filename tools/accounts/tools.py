@@ -16,7 +16,7 @@ from collections_mcp.tools.common.compact import parse_vendor_datetime, text
 from collections_mcp.tools.common.concurrent import Outcome, start
 from collections_mcp.tools.common.contact_rules import ContactVerdict, evaluate
 from collections_mcp.tools.common.errors import VendorNotFound
-from collections_mcp.tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
+from collections_mcp.tools.common.spec import Effect, Profile, ToolContext, Toolset, ToolSpec
 from collections_mcp.tools.scollect import models as sm
 from collections_mcp.tools.scollect.contact_facts import contact_facts_from, scollect_contact_facts
 
@@ -56,13 +56,8 @@ def _clip(message: str) -> str:
 
 
 async def snapshot(ctx: Ctx, args: m.SnapshotArgs) -> m.Snapshot:
-    """One compact view of an account for a live conversation: masked identity (no date of birth), status,
-    balance and offers, phones with status, permissions, the last 5 notes, attempts and payments, stored
-    payment methods (last 4 only), and whether the debtor may be called right now with every reason.
-
-    Use it first when a debtor calls or before you call. Parts that could not be read are listed in
-    `unavailable`; the rest is still shown. Verify the caller with accounts_verify_identity before
-    discussing the debt; never read identity details out to them."""
+    """An account at a glance for a live conversation: masked identity, status, balance, offers, phones, permissions,
+    recent notes, attempts and payments, stored methods, and whether a call is allowed now. Use it first."""
     client, number = ctx.client.scollect, args.file_number
     async with anyio.create_task_group() as group:
         account = start(group, lambda: client.account(number))
@@ -139,11 +134,8 @@ async def snapshot(ctx: Ctx, args: m.SnapshotArgs) -> m.Snapshot:
 
 
 async def check_contact(ctx: Ctx, args: m.CheckContactArgs) -> ContactVerdict:
-    """May this debtor be contacted now by call, text or email? Returns `allowed`, EVERY reason (blocking
-    ones first: bankruptcy, deceased, cease-and-desist, attorney, permissions, Regulation F 7-in-7 and
-    7 days after a conversation, 8 a.m.-9 p.m. local time) and `next_allowed_at` when only time blocks it.
-
-    Check before every call, text or email; give `phone_number` to also check that number. Changes nothing."""
+    """May this debtor be contacted now by call, text or email? `allowed`, every reason, and `next_allowed_at` when
+    only the time blocks it. Run it before every contact."""
     facts = await scollect_contact_facts(
         ctx.client.scollect, args.file_number, args.channel, _now(ctx),
         phone_number=args.phone_number, vendor_tz=ctx.client.scollect.timezone,
@@ -191,12 +183,8 @@ def _stamp(moment: datetime | None) -> str:
 
 
 async def verify_identity(ctx: Ctx, args: m.VerifyIdentityArgs) -> m.IdentityCheck:
-    """Check identity details a caller states (SSN last 4, date of birth, ZIP; at least one) against the
-    account. Compared on the server; returns only match / mismatch / not_on_file / not_given per field,
-    never the values. `verified` is true when nothing mismatched and at least one field matched.
-
-    Failed checks are limited per account (3 per 15 minutes by default); when locked nothing is compared
-    and `retry_at` says when to try again. Do not tell the caller which detail was wrong."""
+    """Check identity details a caller states (SSN last 4, date of birth, ZIP) against the account: match or mismatch
+    per field and `verified`, never the values. Never say which detail was wrong."""
     lockout, number = ctx.client.lockout, args.file_number
     failures = ctx.shared.events(IDENTITY_FAILURES)
     admission = await lockout.reserve(number, _now(ctx), failures)
@@ -240,14 +228,15 @@ async def verify_identity(ctx: Ctx, args: m.VerifyIdentityArgs) -> m.IdentityChe
 IDENTITY_FAILURES = "identity-failures"
 
 R = Effect.READ
+VOICE = frozenset({Profile.VOICE})  # the tools a live call needs (COLLECTIONS_MCP_PROFILE=voice)
 _SNAPSHOT_ENDPOINTS = (
     "Scollect: GET /getaccount, /getphones, /getnotes, /getattempts, /getpayments; POST /getAlaccountdata, "
     "/getAlpaymentdata"
 )
 _specs: list[ToolSpec[AccountsClient, Any, Any]] = [
-    ToolSpec("accounts_snapshot", "Account snapshot for a live conversation", R, _SNAPSHOT_ENDPOINTS, m.SnapshotArgs, m.Snapshot, snapshot, view="account"),
-    ToolSpec("accounts_check_contact", "Check whether a contact is allowed", R, "Scollect: GET /getaccount, /getattempts, /getphones", m.CheckContactArgs, ContactVerdict, check_contact),
-    ToolSpec("accounts_verify_identity", "Verify a caller's identity", R, "Scollect: GET /getaccount", m.VerifyIdentityArgs, m.IdentityCheck, verify_identity),
+    ToolSpec("accounts_snapshot", "Account snapshot for a live conversation", R, _SNAPSHOT_ENDPOINTS, m.SnapshotArgs, m.Snapshot, snapshot, profiles=VOICE, view="account"),
+    ToolSpec("accounts_check_contact", "Check whether a contact is allowed", R, "Scollect: GET /getaccount, /getattempts, /getphones", m.CheckContactArgs, ContactVerdict, check_contact, profiles=VOICE),
+    ToolSpec("accounts_verify_identity", "Verify a caller's identity", R, "Scollect: GET /getaccount", m.VerifyIdentityArgs, m.IdentityCheck, verify_identity, profiles=VOICE),
 ]  # fmt: skip
 
 async def probe(client: AccountsClient) -> str:
@@ -270,4 +259,5 @@ TOOLSET = Toolset(
     specs=tuple(_specs),
     probe=probe,
     derive_settings=accounts_settings,
+    core=True,  # with toolsets on demand: the three tools any agent starts an account with
 )

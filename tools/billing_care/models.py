@@ -37,7 +37,7 @@ def _poid(type_pattern: str, example: str, what: str) -> tuple[AfterValidator, A
 
     field = Field(
         max_length=200,
-        description=f"Billing Care {what} id, e.g. '{example}'.",
+        description=f"{what[0].upper()}{what[1:]} id, e.g. '{example}'.",
         examples=[example],
         json_schema_extra={"pattern": pattern.pattern},
     )
@@ -145,45 +145,45 @@ class UpdateCollectionsActionArgs(Args):
     action_id: ActionId
     reschedule_date: Annotated[
         Timestamp | None,
-        Field(description="New scheduled date and time of the action (ISO 8601; without offset = UTC)."),
+        Field(description="New date and time (no offset = UTC)."),
     ] = None
     reschedule_action: Annotated[
         bool | None,
-        Field(description="Reschedule the action (defaults to true when reschedule_date is given)."),
+        Field(description="Reschedule (default true with reschedule_date)."),
     ] = None
     slip_by_days: Annotated[
-        int | None, Field(ge=1, le=365, description="Move the scheduled date this many days later.")
+        int | None, Field(ge=1, le=365, description="Move the date this many days later.")
     ] = None
     status: Annotated[
         VendorCode | None,
-        Field(description="New status of the action as Billing Care's numeric status code, e.g. '0'."),
+        Field(description="New numeric status code, e.g. '0'."),
     ] = None
     cancel_followup_actions: Annotated[
-        bool | None, Field(description="true cancels the follow-up actions scheduled after this one.")
+        bool | None, Field(description="true cancels the follow-up actions.")
     ] = None
-    action_flag: Annotated[VendorCode | None, Field(description="Billing Care's action flag code, e.g. '0'.")] = None
+    action_flag: Annotated[VendorCode | None, Field(description="e.g. '0'.")] = None
     note: Annotated[
         str | None,
-        Field(min_length=1, max_length=4000, description="Comment to record with the change (why it was made)."),
+        Field(min_length=1, max_length=4000, description="Why the change was made."),
     ] = None
     note_id: Annotated[
-        NoteId | None, Field(description="Add the comment to this existing note instead of a new one.")
+        NoteId | None, Field(description="Add the comment to this note instead of a new one.")
     ] = None
     account_id: Annotated[
         AccountId | None,
-        Field(description="Account the note belongs to (required with note), e.g. '0.0.0.1+-account+130964'."),
+        Field(description="Account of the note (required with note), e.g. '0.0.0.1+-account+130964'."),
     ] = None
     bill_unit_id: Annotated[
-        BillUnitId | None, Field(description="Bill unit the note is about, e.g. '0.0.0.1+-billinfo+128084'.")
+        BillUnitId | None, Field(description="Bill unit of the note, e.g. '0.0.0.1+-billinfo+128084'.")
     ] = None
     domain_id: Annotated[
-        int | None, Field(ge=0, description="Note domain id (Billing Care configuration), e.g. 9.")
+        int | None, Field(ge=0, description="e.g. 9.")
     ] = None
-    note_type: Annotated[int | None, Field(ge=0, description="Note type code, e.g. 900.")] = None
-    note_sub_type: Annotated[int | None, Field(ge=0, description="Note sub-type code, e.g. 901.")] = None
-    note_status: Annotated[int | None, Field(ge=0, description="Note status code, e.g. 101.")] = None
-    effective_date: Annotated[date | None, Field(description="Effective date of the note, YYYY-MM-DD.")] = None
-    reason_id: Annotated[int | None, Field(ge=0, description="Reason code of the note, e.g. 3.")] = None
+    note_type: Annotated[int | None, Field(ge=0, description="e.g. 900.")] = None
+    note_sub_type: Annotated[int | None, Field(ge=0, description="e.g. 901.")] = None
+    note_status: Annotated[int | None, Field(ge=0, description="e.g. 101.")] = None
+    effective_date: date | None = None
+    reason_id: Annotated[int | None, Field(ge=0, description="e.g. 3.")] = None
 
     @model_validator(mode="after")
     def _coherent(self) -> UpdateCollectionsActionArgs:

@@ -15,23 +15,20 @@ Ctx = ToolContext[BillingCareClient]
 
 
 async def get_account_collections(ctx: Ctx, args: m.AccountArgs) -> m.AccountCollections:
-    """Read an account's collections state in Billing Care: each bill unit in collections with its
-    overdue amount and days, minimum due, aging buckets and scheduled collections actions (ids, due
-    dates, status). Use it to find the action_id for billing_care_update_collections_action."""
+    """An account's collections state: bill units in collections with overdue amounts, aging and scheduled actions (the
+    action_id billing_care_update_collections_action takes)."""
     return await ctx.client.account_collections(args.account_id)
 
 
 async def get_collections_action_history(ctx: Ctx, args: m.ActionArgs) -> m.ActionHistory:
-    """Read the history of one collections action (scheduled, updated, ...): each change with its
-    due date, status and agent, newest first. Use it to check whether an update landed."""
+    """The changes of one collections action, newest first (due date, status, agent); use it to check that an update
+    landed."""
     return await ctx.client.action_history(args.action_id)
 
 
 async def update_collections_action(ctx: Ctx, args: m.UpdateCollectionsActionArgs) -> m.ResourceReference:
-    """Change one collections action in Billing Care: reschedule it (reschedule_date, or slip_by_days),
-    set its status or action flag, cancel its follow-up actions, and/or record why with a note comment
-    (note plus account_id; note_id adds the comment to an existing note). Give at least one change.
-    Returns the action's reference id and URI."""
+    """Reschedule one collections action, set its status or action flag, cancel its follow-ups, and/or note why.
+    Returns its reference id."""
     return await ctx.client.update_collections_action(args.action_id, args.change())
 
 

@@ -18,7 +18,7 @@ from collections_mcp.tools.common.types import IsoDate, MaskedSSN, PhoneNumber
 Row = dict[str, Any]
 
 
-Rowid = Annotated[int, Field(gt=0, description="Collect! row id of the debtor (de_rowid), e.g. 101.")]
+Rowid = Annotated[int, Field(gt=0, description="e.g. 101.")]
 
 # ----------------------------------------------------------------------------------------- arguments
 
@@ -36,16 +36,15 @@ class PagedDebtorArgs(Args):
 class SearchDebtorsArgs(Args):
     name: Annotated[
         str | None,
-        Field(min_length=2, max_length=62, description="Part of the debtor's name, any case; Collect! stores names "
-              "as 'LAST, FIRST', e.g. 'smith' or 'SMITH, JOHN'."),
+        Field(min_length=2, max_length=62, description="Part of the name, any case ('LAST, FIRST'), e.g. 'smith'."),
     ] = None  # fmt: skip
     account_number: Annotated[
-        str | None, Field(min_length=1, max_length=31, description="The debtor's account (file) number, exactly.")
+        str | None, Field(min_length=1, max_length=31, description="Account (file) number, exactly.")
     ] = None
-    status: Annotated[str | None, Field(min_length=1, max_length=10, description="Status code exactly, e.g. 'NEW'.")] = None
-    email: Annotated[str | None, Field(min_length=3, max_length=63, description="E-mail address, exactly.")] = None
-    zip: Annotated[str | None, Field(min_length=3, max_length=14, description="ZIP or postal code, exactly.")] = None
-    active_only: Annotated[bool, Field(description="Only active accounts (leave out closed ones).")] = False
+    status: Annotated[str | None, Field(min_length=1, max_length=10, description="e.g. 'NEW'.")] = None
+    email: Annotated[str | None, Field(min_length=3, max_length=63, description="Exactly.")] = None
+    zip: Annotated[str | None, Field(min_length=3, max_length=14, description="Exactly.")] = None
+    active_only: Annotated[bool, Field(description="Leave out closed accounts.")] = False
     limit: Limit = 25
     offset: Offset = 0
 
@@ -58,24 +57,23 @@ class SearchDebtorsArgs(Args):
 
 class AddNoteArgs(Args):
     rowid: Rowid
-    text: Annotated[str, Field(min_length=1, max_length=4000, description="The note text.")]
+    text: Annotated[str, Field(min_length=1, max_length=4000)]
 
 
 class AddContactArgs(Args):
     rowid: Rowid
     contact_type: Annotated[
         str,
-        Field(min_length=1, max_length=20, description="Contact type, by name or code as Collect! lists it, e.g. "
-              "'Phone', 'Letter', 'Review' or '5'. An unknown type is answered with the valid ones."),
+        Field(min_length=1, max_length=20, description="Contact type name or code, e.g. 'Phone', 'Letter', 'Review' or '5'."),
     ]  # fmt: skip
-    date: Annotated[IsoDate, Field(description="When the contact is due, YYYY-MM-DD.")]
-    description: Annotated[str, Field(min_length=1, max_length=126, description="What to do, e.g. 'Call back re: promise'.")]
+    date: IsoDate
+    description: Annotated[str, Field(min_length=1, max_length=126, description="What to do.")]
     time: Annotated[
-        str | None, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Time of day, 24-hour HH:MM.")
+        str | None, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="24-hour HH:MM.")
     ] = None
-    priority: Annotated[int | None, Field(ge=0, le=999, description="Priority (Collect! default 30).")] = None
+    priority: Annotated[int | None, Field(ge=0, le=999, description="Priority (default 30).")] = None
     assigned_to: Annotated[
-        str | None, Field(pattern=r"^[A-Za-z0-9]{1,8}$", description="Operator ID the contact is for; default: us.")
+        str | None, Field(pattern=r"^[A-Za-z0-9]{1,8}$", description="Operator ID (default: ours).")
     ] = None
 
 
@@ -96,22 +94,22 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 class UpdateDebtorArgs(Args):
     rowid: Rowid
-    address: Annotated[str | None, Field(min_length=1, max_length=40, description="Street address, first line.")] = None
-    address2: Annotated[str | None, Field(min_length=1, max_length=63, description="Second address line.")] = None
+    address: Annotated[str | None, Field(min_length=1, max_length=40)] = None
+    address2: Annotated[str | None, Field(min_length=1, max_length=63)] = None
     city: Annotated[str | None, Field(min_length=1, max_length=31)] = None
     state: Annotated[str | None, Field(min_length=2, max_length=31, description="State or province, e.g. 'NY'.")] = None
-    zip: Annotated[str | None, Field(min_length=3, max_length=14, description="ZIP or postal code.")] = None
+    zip: Annotated[str | None, Field(min_length=3, max_length=14)] = None
     home_phone: PhoneNumber | None = None
     work_phone: PhoneNumber | None = None
     cell_phone: PhoneNumber | None = None
     other_phone: PhoneNumber | None = None
-    email: Annotated[str | None, Field(max_length=63, description="E-mail address.")] = None
-    employer: Annotated[str | None, Field(min_length=1, max_length=31, description="Place of employment.")] = None
+    email: Annotated[str | None, Field(max_length=63)] = None
+    employer: Annotated[str | None, Field(min_length=1, max_length=31)] = None
     clear: Annotated[
         list[UpdatableField],
         Field(
             default_factory=list,
-            description="Fields to blank out (e.g. a disconnected phone), from the same list as the setters.",
+            description="Fields to blank out, e.g. a disconnected phone.",
         ),
     ]
 

@@ -52,10 +52,10 @@ _DATE_ATTEMPTS = 3
 
 class RunPlanArgs(Args):
     plan: Annotated[
-        str, Field(pattern=r"^[A-Za-z0-9_-]{1,16}$", description="Contact plan code (cp_code), e.g. 'REV'.")
+        str, Field(pattern=r"^[A-Za-z0-9_-]{1,16}$", description="e.g. 'REV'.")
     ]
-    record_type: Annotated[RecordType, Field(description="What kind of record to run the plan on.")] = "debtor"
-    rowid: Annotated[int, Field(gt=0, description="Row id of the record (e.g. the debtor's de_rowid).")]
+    record_type: RecordType = "debtor"
+    rowid: Annotated[int, Field(gt=0, description="e.g. 201.")]
 
 
 class PromptExchange(Out):
@@ -349,14 +349,8 @@ async def _read_prompts(client: CollectClient, ws: ClientConnection, websocket_i
 
 
 async def run_contact_plan(ctx: ToolContext[CollectClient], args: RunPlanArgs) -> PlanRun:
-    """Run a Collect! contact plan (by its code, e.g. 'REV') on a debtor, client, cosigner or associate.
-
-    The plan may stop to ask questions (confirm, choose, fill in a form, give a date); each one is put to
-    the person using this client, and the answer goes back to Collect!. Declining a question cancels the
-    plan and Collect! rolls back everything it changed. Needs a client with elicitation support; a plan
-    asks one question per round, so the client must allow as many input rounds as the plan has prompts.
-    Find plan codes with collect_list_contact_plans. Returns the job id, each prompt with the answer given,
-    and whether the plan completed or was cancelled."""
+    """Run a Collect! contact plan (e.g. 'REV') on a record. The person answers each question the plan asks, one input
+    round each; declining cancels and rolls back the plan. Returns each prompt with its answer and the outcome."""
     if not ctx.person.can_ask:
         raise HumanUnavailable(
             f"Collect! contact plan {args.plan} may stop to ask questions, and this MCP client does not support "

@@ -15,7 +15,7 @@ from collections_mcp.tools.common.compact import Page
 from collections_mcp.tools.common.concurrent import start
 from collections_mcp.tools.common.errors import InvalidArgument
 from collections_mcp.tools.common.models import NoArgs
-from collections_mcp.tools.common.spec import Effect, ToolContext, Toolset, ToolSpec
+from collections_mcp.tools.common.spec import Effect, Profile, ToolContext, Toolset, ToolSpec
 
 Ctx = ToolContext[CollectClient]
 T = TypeVar("T")
@@ -30,15 +30,14 @@ def _page(model: type[T], items: list[T], total: int, offset: int) -> Page[T]:
 
 
 async def get_debtor(ctx: Ctx, args: m.DebtorArgs) -> m.Debtor:
-    """Read one Collect! debtor (account) by rowid: name, account number, status, balances (owing, paid,
-    principal), key dates, masked SSN, address, phones, e-mail, employer. Find the rowid with
-    collect_search_debtors."""
+    """One Collect! debtor by rowid: name, account number, status, balances, key dates, masked SSN, address, phones,
+    e-mail, employer."""
     return m.debtor_from(await ctx.client.debtor(args.rowid))
 
 
 async def search_debtors(ctx: Ctx, args: m.SearchDebtorsArgs) -> Page[m.DebtorSummary]:
-    """Find Collect! debtors by part of the name, account number, status, e-mail or ZIP (all given criteria
-    must match), sorted by name, a page at a time. Each hit has the rowid the other collect_ tools take."""
+    """Find Collect! debtors by part of the name, account number, status, e-mail or ZIP (all must match), paged, with
+    the rowid other collect_ tools take."""
     conditions = []
     if args.name:
         conditions.append(Condition("de_name", f"%{args.name}%", "like"))
@@ -57,21 +56,20 @@ async def search_debtors(ctx: Ctx, args: m.SearchDebtorsArgs) -> Page[m.DebtorSu
 
 
 async def get_debtor_contacts(ctx: Ctx, args: m.PagedDebtorArgs) -> Page[m.Contact]:
-    """A debtor's contacts (scheduled and completed calls, letters, reviews...) by date, oldest first, paged:
-    type, description, due date, who it is assigned to, done or not."""
+    """A Collect! debtor's scheduled and completed contacts (calls, letters, reviews...), oldest first, paged."""
     found = await ctx.client.debtor_contacts(args.rowid, offset=args.offset, limit=args.limit)
     types = await ctx.client.contact_types()
     return _page(m.Contact, [m.contact_from(row, types) for row in found.rows], found.total, args.offset)
 
 
 async def get_debtor_notes(ctx: Ctx, args: m.PagedDebtorArgs) -> Page[m.Note]:
-    """A debtor's notes (the account's written log), oldest first, paged."""
+    """A Collect! debtor's notes, oldest first, paged."""
     found = await ctx.client.debtor_notes(args.rowid, offset=args.offset, limit=args.limit)
     return _page(m.Note, [m.note_from(row) for row in found.rows], found.total, args.offset)
 
 
 async def get_debtor_transactions(ctx: Ctx, args: m.PagedDebtorArgs) -> Page[m.Transaction]:
-    """A debtor's financial transactions (payments, fees, adjustments) by payment date, oldest first, paged."""
+    """A Collect! debtor's transactions (payments, fees, adjustments), oldest first, paged."""
     found = await ctx.client.debtor_transactions(args.rowid, offset=args.offset, limit=args.limit)
     return _page(m.Transaction, [m.transaction_from(row) for row in found.rows], found.total, args.offset)
 
@@ -88,9 +86,7 @@ async def _newest(read: Callable[..., Awaitable[Window]], rowid: int) -> Window:
 
 
 async def get_debtor_activity(ctx: Ctx, args: m.DebtorArgs) -> m.DebtorActivity:
-    """For the account view: a debtor's 5 newest notes, contacts (scheduled and done) and transactions, each
-    newest first, with how many there are in all. Use collect_get_debtor_notes, _contacts and _transactions
-    for the full, paged logs."""
+    """For the account view: a debtor's 5 newest notes, contacts and transactions, newest first, with totals."""
     client = ctx.client
     async with anyio.create_task_group() as group:
         notes = start(group, lambda: _newest(client.debtor_notes, args.rowid))
@@ -108,22 +104,21 @@ async def get_debtor_activity(ctx: Ctx, args: m.DebtorArgs) -> m.DebtorActivity:
 
 
 async def list_contact_plans(ctx: Ctx, args: NoArgs) -> m.ContactPlanList:
-    """List the contact plans defined in Collect! (code, name, what they do). Run one with
-    collect_run_contact_plan by its code."""
+    """The contact plans defined in Collect! (code, name, purpose) for collect_run_contact_plan."""
     plans = [m.plan_from(row) for row in await ctx.client.contact_plans()]
     return m.ContactPlanList(plans=plans, total=len(plans))
 
 
 async def add_note(ctx: Ctx, args: m.AddNoteArgs) -> m.WriteResult:
-    """Add a note to a debtor's log in Collect! (stamped with today's date, the time and our operator ID)."""
+    """Add a note to a Collect! debtor's log (stamped with the date, the time and our operator)."""
     created = await ctx.client.add_note(args.rowid, {"no_text": args.text})
     return m.WriteResult(debtor_rowid=args.rowid, record="notes", record_rowid=m.rowid_of(created.get("no_rowid")),
                          changed={"text": args.text})  # fmt: skip
 
 
 async def add_contact(ctx: Ctx, args: m.AddContactArgs) -> m.WriteResult:
-    """Schedule a contact on a debtor in Collect! (a call, letter, review... due on a date, for an operator).
-    This only schedules work in Collect!; it does not itself contact the debtor."""
+    """Schedule a contact (call, letter, review...) on a Collect! debtor; it schedules work, it does not contact
+    anyone."""
     try:
         code = m.resolve_contact_type(args.contact_type, await ctx.client.contact_types())
     except ValueError as exc:
@@ -144,9 +139,8 @@ async def add_contact(ctx: Ctx, args: m.AddContactArgs) -> m.WriteResult:
 
 
 async def update_debtor(ctx: Ctx, args: m.UpdateDebtorArgs) -> m.WriteResult:
-    """Overwrite a debtor's contact details in Collect!: address lines, city, state, ZIP, phones, e-mail,
-    employer (and blank any of them with `clear`). Nothing else can be changed here. The old values are
-    returned in `previous`; they are gone from Collect! afterwards."""
+    """Overwrite a Collect! debtor's contact details (address, phones, e-mail, employer) or blank them with `clear`.
+    The old values come back in `previous`."""
     changes = args.changes()
     before = await ctx.client.debtor(args.rowid)
     wire = {m.DEBTOR_UPDATE_FIELDS[name]: value for name, value in changes.items()}
@@ -166,6 +160,7 @@ async def summarize_debtor_update(ctx: Ctx, args: m.UpdateDebtorArgs) -> str:
 
 
 R, W, D = Effect.READ, Effect.WRITE, Effect.DESTRUCTIVE
+VOICE = frozenset({Profile.VOICE})  # the tools a live call needs (COLLECTIONS_MCP_PROFILE=voice)
 _specs: list[ToolSpec[CollectClient, Any, Any]] = [
     ToolSpec("collect_get_debtor", "Get debtor", R, f"GET {DATA}/debtor/<rowid>", m.DebtorArgs, m.Debtor, get_debtor, view="account"),
     ToolSpec("collect_search_debtors", "Search debtors", R, f"GET {DATA}/debtor?filter=&fields=&sort=&limit=&page=", m.SearchDebtorsArgs, Page[m.DebtorSummary], search_debtors),
@@ -177,7 +172,7 @@ _specs: list[ToolSpec[CollectClient, Any, Any]] = [
     ToolSpec("collect_add_note", "Add note", W, f"POST {DATA}/notes", m.AddNoteArgs, m.WriteResult, add_note),
     ToolSpec("collect_add_contact", "Schedule contact", W, f"POST {DATA}/contact", m.AddContactArgs, m.WriteResult, add_contact),
     ToolSpec("collect_update_debtor", "Update debtor contact details", D, f"PATCH {DATA}/debtor/<rowid>", m.UpdateDebtorArgs, m.WriteResult, update_debtor, summarize=summarize_debtor_update),
-    ToolSpec("collect_run_contact_plan", "Run contact plan", W, "POST /api/v1/collect/app/runplan + websocket", plan.RunPlanArgs, plan.PlanRun, plan.run_contact_plan, asks_person=True),
+    ToolSpec("collect_run_contact_plan", "Run contact plan", W, "POST /api/v1/collect/app/runplan + websocket", plan.RunPlanArgs, plan.PlanRun, plan.run_contact_plan, asks_person=True, profiles=VOICE),
 ]  # fmt: skip
 
 async def probe(client: CollectClient) -> str:

@@ -19,8 +19,8 @@ class Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Limit = Annotated[int, Field(ge=1, le=200, description="Page size (1-200).")]
-Offset = Annotated[int, Field(ge=0, description="Items to skip; use next_offset from the previous page.")]
+Limit = Annotated[int, Field(ge=1, le=200)]
+Offset = Annotated[int, Field(ge=0, description="The previous page's next_offset.")]
 
 
 class NoArgs(Args):

@@ -39,6 +39,23 @@ class Effect(StrEnum):
     DESTRUCTIVE = "destructive"
 
 
+class Profile(StrEnum):
+    """A ready set of tools for a kind of agent (COLLECTIONS_MCP_PROFILE). Every tool the model can see costs
+    context on every turn, so an agent gets the tools its job needs:
+
+    - `voice`: a live call (snapshot, identity and contact checks, attempt, note, callback, phone status, a
+      stored-method payment, a contact plan): the tools whose spec lists it in `profiles`;
+    - `desk`: a collector in a chat client or IDE: every tool that reads plus every `write` tool (notes,
+      attempts, phones, callbacks, permissions, scheduled contacts, plans, actions); nothing that contacts a
+      debtor, moves money or overwrites a record;
+    - `all`: every tool (the default).
+    """
+
+    VOICE = "voice"
+    DESK = "desk"
+    ALL = "all"
+
+
 class ProgressReporter(Protocol):
     async def __call__(self, progress: float, total: float | None = None, message: str | None = None) -> None: ...
 
@@ -93,10 +110,21 @@ class ToolSpec(Generic[ClientT, InT, OutT]):
     # A helper only that view calls (e.g. to load more of the record): hosts hide it from the model, and
     # clients that render no views neither see nor may call it. Requires `view`.
     view_only: bool = False
+    # Profiles that name this tool beyond the rule of `Profile` (today: voice).
+    profiles: frozenset[Profile] = frozenset()
 
     @property
     def description(self) -> str:
-        return inspect.getdoc(self.handler) or self.title
+        """The handler's docstring, each paragraph on one line (source line breaks are not the LLM's business)."""
+        text = inspect.getdoc(self.handler) or self.title
+        return "\n\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
+
+    def in_profile(self, profile: Profile) -> bool:
+        if profile is Profile.ALL:
+            return True
+        if profile is Profile.DESK and self.effect in (Effect.READ, Effect.WRITE):
+            return True
+        return profile in self.profiles
 
 
 AnySpec = ToolSpec[Any, Any, Any]
@@ -121,6 +149,9 @@ class Toolset:
     probe: Callable[[Any], Awaitable[str]] | None = None
     # For a toolset with its own `contact` tools: the facts the compliance guard checks before each contact.
     contact_facts: ContactFactsProvider | None = None
+    # Offered from the start when toolsets are enabled on demand (COLLECTIONS_MCP_DYNAMIC_TOOLSETS); the others
+    # wait until the agent enables them. A core toolset is small and useful to any agent.
+    core: bool = False
     # For a cross-vendor toolset configured by other vendors' settings: its settings from theirs (resolved,
     # real or sandbox) and its own variables (from `env_file` too, unless None), or None when a vendor it needs
     # is not enabled. Such a toolset is never enabled on its own.

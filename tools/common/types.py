@@ -46,7 +46,7 @@ FileNumber = Annotated[
         min_length=1,
         max_length=32,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        description="Scollect account reference (file number), e.g. 'R1000'.",
+        description="e.g. 'R1000'.",
         examples=["R1000"],
     ),
 ]
@@ -54,10 +54,10 @@ FileNumber = Annotated[
 PhoneNumber = Annotated[
     str,
     BeforeValidator(_phone),
-    Field(description="US phone number in any common form, e.g. '716-628-9899' or '(716) 628 9899'."),
+    Field(description="Any US form, e.g. '716-628-9899'."),
 ]
 
-IsoDate = Annotated[date, Field(description="Date as YYYY-MM-DD.")]
+IsoDate = date
 
 
 def _amount(value: Any) -> Any:
@@ -75,7 +75,7 @@ def _amount(value: Any) -> Any:
 Amount = Annotated[
     Decimal,
     BeforeValidator(_amount),
-    Field(gt=0, max_digits=12, decimal_places=2, description="Amount in dollars, > 0, at most 2 decimals: '100.00'."),
+    Field(gt=0, max_digits=12, decimal_places=2, description="Dollars, e.g. '100.00' (> 0, 2 decimals)."),
     PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str),
 ]
 

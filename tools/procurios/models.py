@@ -28,7 +28,7 @@ TypeName = Annotated[
         min_length=1,
         max_length=100,
         pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
-        description="Contact moment type id as procurios_list_contact_moment_types lists it: 'ContactMomentPhone'.",
+        description="Type id, e.g. 'ContactMomentPhone'.",
         examples=["ContactMomentPhone"],
     ),
 ]
@@ -38,20 +38,17 @@ RelationId = Annotated[int, Field(ge=1)]
 
 
 class ListContactMomentsArgs(Args):
-    page: Annotated[int, Field(ge=1, le=100000, description="Page number, from 1; Procurios gives 25 per page.")] = 1
+    page: Annotated[int, Field(ge=1, le=100000, description="Page number (25 per page).")] = 1
     since: Annotated[
         datetime | None,
         BeforeValidator(_midnight),
         Field(
-            description=(
-                "Only contact moments created or updated since then: ISO date or date-time, e.g. '2024-03-01' or "
-                "'2024-03-01T09:30:00' (Procurios' own clock; a UTC offset is dropped)."
-            )
+            description="Created or updated since (Procurios' clock)."
         ),
     ] = None
     relation_ids: Annotated[
         list[RelationId] | None,
-        Field(min_length=1, max_length=200, description="Only contact moments of these relations (Procurios ids)."),
+        Field(min_length=1, max_length=200, description="Only those of these relation ids."),
     ] = None
 
 
@@ -66,33 +63,28 @@ class ContactMomentDraft(Args):
     """
 
     type: TypeName
-    subject: Annotated[StrictStr, Field(description="What the contact was about, e.g. 'Retention call'.")]
-    sender_id: Annotated[StrictInt, Field(description="Procurios id of the relation that initiated the contact.")]
+    subject: StrictStr
+    sender_id: Annotated[StrictInt, Field(description="Relation id of the initiator.")]
     recipients: Annotated[
         list[StrictInt],
-        Field(description="Procurios ids of the relations that were contacted (at least one, no duplicates)."),
+        Field(description="Relation ids contacted (at least one, no repeats)."),
     ]
     date_time: Annotated[
         datetime | None,
         BeforeValidator(_midnight),
-        Field(description="When the contact happened, ISO 8601 with offset, e.g. '2018-11-13T20:20:39+02:00'."),
+        Field(description="When it happened, with offset, e.g. '2018-11-13T20:20:39+02:00'."),
     ] = None
-    action_code: Annotated[
-        StrictInt | None, Field(description="Code of the action the contact was entered through.")
-    ] = None
+    action_code: StrictInt | None = None
     reference: Annotated[
-        StrictStr | None, Field(description="Your own reference for this contact moment (at most 255 characters).")
+        StrictStr | None, Field(description="Your reference (at most 255 characters).")
     ] = None
     tag_ids: Annotated[
-        list[StrictInt] | None, Field(description="Ids of tags to attach (see procurios_list_contact_moment_tags).")
+        list[StrictInt] | None, Field(description="Tag ids (procurios_list_contact_moment_tags).")
     ] = None
     fields: Annotated[
         dict[str, Any] | None,
         Field(
-            description=(
-                'Type-specific fields by their schema name, e.g. {"contents": "..."} for ContactMomentPhone. '
-                "procurios_get_contact_moment_schema lists them."
-            )
+            description='Type-specific fields, e.g. {"contents": "..."} for ContactMomentPhone.'
         ),
     ] = None
 

@@ -14,9 +14,8 @@ Ctx = ToolContext[ProcuriosClient]
 
 
 async def list_contact_moments(ctx: Ctx, args: m.ListContactMomentsArgs) -> m.ContactMomentPage:
-    """List contact moments (registered calls, visits, emails with relations), 25 per page, optionally
-    only those created or updated since a date and/or only those of given relation ids. If
-    may_have_more is true, ask for next_page."""
+    """Contact moments (calls, visits, emails), 25 per page, optionally since a date or of given relations; more while
+    may_have_more."""
     moments = await ctx.client.list_contact_moments(args.page, args.since, args.relation_ids)
     full = len(moments) >= m.PAGE_SIZE
     return m.ContactMomentPage(
@@ -29,30 +28,25 @@ async def list_contact_moments(ctx: Ctx, args: m.ListContactMomentsArgs) -> m.Co
 
 
 async def list_contact_moment_types(ctx: Ctx, args: NoArgs) -> m.ContactMomentTypeList:
-    """List the contact moment types (e.g. ContactMomentPhone, ContactMomentVisit, ContactMomentEmail)
-    and whether new ones can be added. Call this first when unsure which type to register."""
+    """The contact moment types (e.g. ContactMomentPhone) and whether new ones can be added."""
     return m.ContactMomentTypeList(types=await ctx.client.contact_moment_types())
 
 
 async def get_contact_moment_schema(ctx: Ctx, args: m.SchemaArgs) -> m.ContactMomentSchema:
-    """Show which fields a contact moment type takes: each field, whether it is required, its limits,
-    and where to give it to procurios_create_contact_moment (an argument or fields.<name>). Call this
-    before creating a contact moment of a type you have not used yet."""
+    """The fields a contact moment type takes (required or not, limits, argument or `fields` entry), for
+    procurios_create_contact_moment."""
     schema = await ctx.client.schema(args.type, ctx.now())
     return summarise_schema(args.type, schema)
 
 
 async def list_contact_moment_tags(ctx: Ctx, args: NoArgs) -> m.TagList:
-    """List the tags (labels) that can be attached to contact moments, with their ids for tag_ids."""
+    """The tags that can be attached to contact moments, with their ids for tag_ids."""
     return m.TagList(tags=await ctx.client.tags())
 
 
 async def create_contact_moment(ctx: Ctx, args: m.CreateContactMomentArgs) -> m.CreatedContactMoment:
-    """Register a contact moment (a call, visit, email...) between a sender relation and recipient
-    relations. Type-specific fields go in `fields` (e.g. {"contents": "..."} for ContactMomentPhone).
-    The whole contact moment is checked against the type's schema first and every problem is reported
-    at once; when unsure, call procurios_list_contact_moment_types and procurios_get_contact_moment_schema
-    first. Returns the new contact_moment_id."""
+    """Register a contact moment (call, visit, email...) from a sender to recipient relations, with type-specific
+    `fields` (see procurios_get_contact_moment_schema). Returns its id."""
     moment_id = await ctx.client.create_contact_moment(args.given, ctx.now())
     return m.CreatedContactMoment(contact_moment_id=moment_id, type=str(args.given["type"]).strip())
 

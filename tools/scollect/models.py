@@ -47,7 +47,7 @@ class SsnArgs(Args):
 
 
 class PortfolioArgs(Args):
-    portfolio: Annotated[str, Field(min_length=1, description="Portfolio name exactly as scollect_list_portfolios shows it.")]
+    portfolio: Annotated[str, Field(min_length=1, description="Portfolio name as scollect_list_portfolios shows it.")]
     limit: Limit = 25
     offset: Offset = 0
 
@@ -57,10 +57,7 @@ class GetAccountArgs(Args):
     fields: Annotated[
         list[str] | None,
         Field(
-            description=(
-                "Extra vendor fields to include beyond the core ones, by vendor name (e.g. ['custom1', 'employer', "
-                "'courtfiled']); ['*'] returns every non-blank field."
-            ),
+            description="More vendor fields by name, e.g. ['custom1']; ['*'] for every non-blank one.",
         ),
     ] = None
 
@@ -83,19 +80,17 @@ class GetAccountArgs(Args):
 
 class PaymentMethodArgs(Args):
     file_number: FileNumber
-    payment_method: Annotated[
-        Literal["CREDIT CARD", "ACH"] | None, Field(description="Only methods of this kind.")
-    ] = None
-    card_last4: Annotated[str | None, Field(pattern=r"^\d{4}$", description="Only the card ending in these 4 digits.")] = None
+    payment_method: Literal["CREDIT CARD", "ACH"] | None = None
+    card_last4: Annotated[str | None, Field(pattern=r"^\d{4}$", description="Card last 4 digits.")] = None
 
 
 class PhoneSearchArgs(Args):
     phone_number: PhoneNumber
 
 
-PhoneType = Annotated[str, Field(min_length=1, max_length=40, description="Phone type, e.g. 'CELL', 'HOME', 'WORK', 'UNKNOWN'.")]
+PhoneType = Annotated[str, Field(min_length=1, max_length=40, description="Phone type, e.g. 'CELL', 'HOME', 'WORK'.")]
 PhoneStatus = Annotated[
-    str, Field(min_length=1, max_length=40, description="Phone status, e.g. 'Good Number', 'Disconnected', 'UNKNOWN'.")
+    str, Field(min_length=1, max_length=40, description="Phone status, e.g. 'Good Number', 'Disconnected'.")
 ]
 
 
@@ -104,7 +99,7 @@ class AddPhoneArgs(Args):
     phone_number: PhoneNumber
     phone_type: PhoneType = "UNKNOWN"
     phone_status: PhoneStatus = "UNKNOWN"
-    source: Annotated[str, Field(min_length=1, max_length=40, description="Where the number came from, e.g. 'DEBTOR', 'LOAD'.")] = "USER"
+    source: Annotated[str, Field(min_length=1, max_length=40, description="Where it came from, e.g. 'DEBTOR'.")] = "USER"
 
 
 class UpdatePhoneArgs(Args):
@@ -123,15 +118,15 @@ class UpdatePhoneArgs(Args):
 class LogAttemptArgs(Args):
     file_number: FileNumber
     phone_number: PhoneNumber
-    disposition: Annotated[str, Field(min_length=1, max_length=60, description="Outcome, e.g. 'SPOKE TO DEBTOR', 'LEFT MESSAGE MACHINE', 'NO ANSWER'.")]
-    agent: Annotated[str, Field(min_length=1, max_length=60, description="Name of the agent (or bot) that made the attempt.")]
-    attempt_type: Annotated[str, Field(min_length=1, max_length=30, description="Attempt type, e.g. 'MANUAL', 'DIALER', 'IVR'.")] = "MANUAL"
+    disposition: Annotated[str, Field(min_length=1, max_length=60, description="Outcome, e.g. 'SPOKE TO DEBTOR', 'NO ANSWER'.")]
+    agent: Annotated[str, Field(min_length=1, max_length=60, description="Agent or bot that called.")]
+    attempt_type: Annotated[str, Field(min_length=1, max_length=30, description="e.g. 'MANUAL', 'DIALER', 'IVR'.")] = "MANUAL"
 
 
 class AddNoteArgs(Args):
     file_number: FileNumber
-    collector_name: Annotated[str, Field(min_length=1, max_length=60, description="Who writes the note.")]
-    message: Annotated[str, Field(min_length=1, max_length=4000, description="The note text.")]
+    collector_name: Annotated[str, Field(min_length=1, max_length=60)]
+    message: Annotated[str, Field(min_length=1, max_length=4000)]
 
 
 PermissionKind = Literal["flag", "text", "date", "phone", "decimal", "number"]
@@ -192,10 +187,10 @@ def permission_wire_value(field: str, value: str) -> str:
 
 class UpdatePermissionArgs(Args):
     file_number: FileNumber
-    field: Annotated[PermissionField, Field(description="Account permission field (the vendor's permission table).")]
+    field: PermissionField
     value: Annotated[
         str,
-        Field(description="New value: 1/0 for flags (cantext, donottext, ...), YYYY-MM-DD for dates, a number or text otherwise."),
+        Field(description="1/0 for flags, YYYY-MM-DD for dates, else a number or text."),
     ]
 
     @model_validator(mode="after")
@@ -234,8 +229,8 @@ def check_account_field(name: str) -> str:
 
 class UpdateAccountFieldArgs(Args):
     file_number: FileNumber
-    field: Annotated[str, Field(min_length=1, description="Vendor account field name, e.g. 'firstname', 'address', 'custom7'.")]
-    value: Annotated[str, Field(max_length=1000, description="The new value, as text.")]
+    field: Annotated[str, Field(min_length=1, description="Account field name, e.g. 'address', 'custom7'.")]
+    value: Annotated[str, Field(max_length=1000)]
 
     @field_validator("field")
     @classmethod
@@ -248,11 +243,11 @@ class UpdateAccountFieldArgs(Args):
 
 class CallbackArgs(Args):
     file_number: FileNumber
-    name: Annotated[str, Field(min_length=1, max_length=100, description="Debtor's name as it should show on the callback.")]
-    assigned_to: Annotated[str, Field(min_length=1, max_length=60, description="Collector the callback is assigned to.")]
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    assigned_to: Annotated[str, Field(min_length=1, max_length=60)]
     callback_date: IsoDate
     callback_time: Annotated[
-        str, Field(pattern=r"^(1[0-2]|0?[1-9]):[0-5]\d ?([AaPp][Mm])$", description="Local time like '1:43PM' or '10:05 AM'.")
+        str, Field(pattern=r"^(1[0-2]|0?[1-9]):[0-5]\d ?([AaPp][Mm])$", description="Local time, e.g. '1:43PM'.")
     ]
 
     @field_validator("callback_time")
@@ -262,16 +257,16 @@ class CallbackArgs(Args):
 
 
 class SendEmailArgs(Args):
-    file_numbers: Annotated[list[FileNumber], Field(min_length=1, max_length=100, description="Accounts to email (≥ 1).")]
-    template: Annotated[str, Field(min_length=1, description="Name of the email template configured in Scollect/C2C.")]
-    update_permissions: Annotated[bool, Field(description="Let the vendor update the account permission table after sending.")] = False
+    file_numbers: Annotated[list[FileNumber], Field(min_length=1, max_length=100)]
+    template: Annotated[str, Field(min_length=1)]
+    update_permissions: Annotated[bool, Field(description="Let Scollect update the permission table after sending.")] = False
 
 
 class SendTextArgs(Args):
     file_number: FileNumber
-    template: Annotated[str, Field(min_length=1, description="Name of a pre-approved text template, e.g. 'Missed 1'.")]
-    message_type: Annotated[str, Field(min_length=1, description="Solutions By Text message type, e.g. 'Multicast'.")] = "Multicast"
-    environment: Annotated[Literal["LIVE", "TEST"], Field(description="Solutions By Text environment.")] = "LIVE"
+    template: Annotated[str, Field(min_length=1, description="Pre-approved template, e.g. 'Missed 1'.")]
+    message_type: Annotated[str, Field(min_length=1, description="Solutions By Text message type.")] = "Multicast"
+    environment: Literal["LIVE", "TEST"] = "LIVE"
 
 
 # ------------------------------------------------------------------------------------------- outputs

@@ -181,16 +181,13 @@ def _decimal(amount: Decimal) -> str:
     return f"{amount:.2f}"
 
 
-PaymentDate = Annotated[date | None, Field(description="Payment date YYYY-MM-DD, today or later (default: today).")]
+PaymentDate = Annotated[date | None, Field(description="Today or later (default: today).")]
 TypeOfPayment = Annotated[
-    str, Field(min_length=1, max_length=40, description="Scollect's free-text payment type, e.g. 'Online', 'Phone'.")
+    str, Field(min_length=1, max_length=40, description="Free-text payment type, e.g. 'Phone'.")
 ]
-Invoice = Annotated[str, Field(max_length=40, description="Invoice reference to store with the payment (optional).")]
-AcceptedFees = Annotated[bool, Field(description="The payor accepted the processing fees.")]
-NEW_METHOD_HELP = (
-    "true: the person enters a new card or bank account on the server's secure payment page (never in the chat), "
-    "and it replaces the method of every pending payment."
-)
+Invoice = Annotated[str, Field(max_length=40)]
+AcceptedFees = bool
+NEW_METHOD_HELP = "true: the person enters a new card or bank account on the secure payment page."
 
 
 # ----------------------------------------------------------------------------------------- arguments
@@ -231,7 +228,7 @@ class RecordPaymentPlanArgs(Args):
         Field(
             min_length=1,
             max_length=120,
-            description="The plan's payments [{payment_date, amount}] (1-120, distinct dates).",
+            description="One payment per date (distinct dates).",
         ),
     ]
     type_of_payment: TypeOfPayment = "Online"
@@ -268,13 +265,13 @@ class RecordPaymentPlanArgs(Args):
 
 class UpdatePendingPaymentArgs(Args):
     file_number: FileNumber
-    payment_date: Annotated[date | None, Field(description="New payment date YYYY-MM-DD, today or later.")] = None
+    payment_date: Annotated[date | None, Field(description="Today or later.")] = None
     payor_name: Annotated[
-        str | None, Field(min_length=1, max_length=80, description="New payor name (letters, no digits).")
+        str | None, Field(min_length=1, max_length=80, description="New payor name (no digits).")
     ] = None
     type_of_payment: TypeOfPayment | None = None
-    invoice: Annotated[str | None, Field(min_length=1, max_length=40, description="New invoice reference.")] = None
-    accepted_fees: Annotated[bool | None, Field(description="New 'payor accepted the fees' flag.")] = None
+    invoice: Annotated[str | None, Field(min_length=1, max_length=40)] = None
+    accepted_fees: bool | None = None
     new_payment_method: Annotated[bool, Field(description=NEW_METHOD_HELP)] = False
 
     @field_validator("payor_name")
@@ -484,11 +481,8 @@ async def summarize_run_payment(ctx: Ctx, args: RunPaymentArgs) -> str:
 
 
 async def record_payment(ctx: Ctx, args: RecordPaymentArgs) -> PaymentRecorded:
-    """Record a card or ACH payment on an account (Scollect stores it as PENDING for processing).
-
-    Card or bank details are NEVER arguments: the person enters them on the server's secure payment page,
-    which opens through the client (URL-mode elicitation), and then confirms. Never ask the debtor to read
-    card or bank numbers into the chat. Results show only masked values."""
+    """Record a card or ACH payment (stored as PENDING): the person enters the card or bank details on the secure
+    payment page, never as arguments, and confirms."""
     args.check(ctx.now())
     captured = _require_captured(ctx)
     day = args.day(ctx.now()).isoformat()
@@ -500,11 +494,8 @@ async def record_payment(ctx: Ctx, args: RecordPaymentArgs) -> PaymentRecorded:
 
 
 async def record_payment_plan(ctx: Ctx, args: RecordPaymentPlanArgs) -> PaymentPlanRecorded:
-    """Record a payment plan: one PENDING payment per scheduled date, all from one card or bank account.
-
-    schedule: [{payment_date, amount}], dates today or later, each date once. Card or bank details are
-    NEVER arguments: the person enters them on the server's secure payment page (URL-mode elicitation),
-    then confirms every date and the total. Results show only masked values."""
+    """Record a payment plan: one PENDING payment per `schedule` date, from one card or bank account the person enters
+    on the secure payment page, then confirms."""
     args.check(ctx.now())
     captured = _require_captured(ctx)
     first = args.schedule[0]
@@ -529,12 +520,8 @@ async def record_payment_plan(ctx: Ctx, args: RecordPaymentPlanArgs) -> PaymentP
 
 
 async def update_pending_payment(ctx: Ctx, args: UpdatePendingPaymentArgs) -> PendingPaymentUpdated:
-    """Change the PENDING payments of an account (Scollect applies the change to every pending payment;
-    processed payments and amounts cannot be changed).
-
-    Give at least one change. To replace the card or bank account, set new_payment_method=true: the
-    person then enters the new details on the server's secure payment page (URL-mode elicitation) —
-    never pass or ask for card or bank numbers in the chat. Other changes need no details."""
+    """Change every PENDING payment of an account: date, type, payor, invoice, fees flag, or the card or bank account
+    (secure payment page). Amounts cannot change."""
     args.check(ctx.now())
     captured = _require_captured(ctx) if args.new_payment_method else None
     body: dict[str, Any] = {"filenumber": args.file_number}
@@ -560,8 +547,7 @@ async def update_pending_payment(ctx: Ctx, args: UpdatePendingPaymentArgs) -> Pe
 
 
 async def run_payment(ctx: Ctx, args: RunPaymentArgs) -> PaymentCharged:
-    """Charge an account's stored payment method now (no card data needed). The confirmation shows the
-    stored method's last 4 digits. A decline is an error: the payment was not made."""
+    """Charge an account's stored payment method now; no card data needed, the person confirms first."""
     args.check(ctx.now())
     day = args.day(ctx.now()).isoformat()
     answer = await ctx.client.run_payment(args.file_number, day, _decimal(args.amount))

@@ -6,7 +6,7 @@ from typing import Any
 
 from collections_mcp.tools.common.compact import Page
 from collections_mcp.tools.common.models import NoArgs
-from collections_mcp.tools.common.spec import ContactRequest, Effect, ToolContext, Toolset, ToolSpec
+from collections_mcp.tools.common.spec import ContactRequest, Effect, Profile, ToolContext, Toolset, ToolSpec
 from collections_mcp.tools.scollect import models as m
 from collections_mcp.tools.scollect import payments as pay
 from collections_mcp.tools.scollect.client import ScollectClient
@@ -17,68 +17,65 @@ Ctx = ToolContext[ScollectClient]
 
 
 async def list_portfolios(ctx: Ctx, args: NoArgs) -> m.PortfolioList:
-    """List the portfolios (debt placements) in Scollect with their client and placement date.
-
-    Use the portfolio name with scollect_list_portfolio_accounts."""
+    """The portfolios (debt placements) with their client and placement date."""
     rows = await ctx.client.list_portfolios()
     portfolios = [m.portfolio_from(row) for row in rows]
     return m.PortfolioList(portfolios=portfolios, total=len(portfolios))
 
 
 async def find_accounts_by_ssn(ctx: Ctx, args: m.SsnArgs) -> m.AccountList:
-    """Find the accounts that belong to a Social Security number. Returns core account fields; the SSN
-    is only ever shown masked."""
+    """The accounts that belong to a Social Security number (core fields; the SSN only masked)."""
     rows = await ctx.client.accounts_by_ssn(args.ssn.reveal())
     accounts = [m.AccountCore.model_validate(m.account_core_from(row)) for row in rows]
     return m.AccountList(accounts=accounts, total=len(accounts))
 
 
 async def list_portfolio_accounts(ctx: Ctx, args: m.PortfolioArgs) -> Page[m.PortfolioAccount]:
-    """List the accounts in one portfolio, a page at a time (balance, state, phones with status)."""
+    """The accounts in one portfolio (balance, state, phones with status), a page at a time."""
     rows = await ctx.client.portfolio_accounts(args.portfolio)
     return Page[m.PortfolioAccount].of([m.portfolio_account_from(row) for row in rows], limit=args.limit, offset=args.offset)
 
 
 async def get_account(ctx: Ctx, args: m.GetAccountArgs) -> m.Account:
-    """Read one account: name, masked SSN, status, balances, key dates, address, phones, employer,
-    deceased/bankruptcy/attorney flags. Ask for other vendor fields by name with `fields`."""
+    """One account: name, masked SSN, status, balances, key dates, address, phones, employer, deceased, bankruptcy and
+    attorney flags; more vendor fields with `fields`."""
     row = await ctx.client.account(args.file_number)
     extra = m.selected_fields(row, args.fields)
     return m.Account.model_validate(m.account_core_from(row) | {"fields": extra})
 
 
 async def get_account_summary(ctx: Ctx, args: m.FileNumberArgs) -> m.AccountSummary:
-    """Payment-oriented summary of an account: balance, minimum payments, settlement (SIF) offer, phones."""
+    """Payment summary of an account: balance, minimum payments, settlement (SIF) offer, phones."""
     return m.summary_from(await ctx.client.account_summary(args.file_number))
 
 
 async def get_attempts(ctx: Ctx, args: m.PagedFileArgs) -> Page[m.Attempt]:
-    """Contact attempts logged on an account (calls and their outcome), newest first, paged."""
+    """Contact attempts on an account (calls and their outcome), newest first, paged."""
     attempts = [m.attempt_from(row) for row in await ctx.client.attempts(args.file_number)]
     attempts.sort(key=lambda attempt: attempt.at or "", reverse=True)
     return Page[m.Attempt].of(attempts, limit=args.limit, offset=args.offset)
 
 
 async def get_emails(ctx: Ctx, args: m.PagedFileArgs) -> Page[m.Email]:
-    """Email tracking events for an account (sent, delivered, opened...), newest first, paged."""
+    """Email tracking events of an account (sent, delivered, opened...), newest first, paged."""
     emails = [m.email_from(row) for row in await ctx.client.emails(args.file_number)]
     emails.sort(key=lambda email: email.at or "", reverse=True)
     return Page[m.Email].of(emails, limit=args.limit, offset=args.offset)
 
 
 async def get_email_stats(ctx: Ctx, args: m.FileNumberArgs) -> m.EmailStats:
-    """Email engagement counters for an account: sent/opened/clicked counts, last dates, portal use."""
+    """Email engagement counters of an account: sent, opened and clicked counts, last dates, portal use."""
     return m.email_stats_from(args.file_number, await ctx.client.email_stats(args.file_number))
 
 
 async def get_phones(ctx: Ctx, args: m.FileNumberArgs) -> m.PhoneList:
-    """Phone numbers on an account with their type, status and source. An empty list means none on file."""
+    """Phone numbers on an account with their type, status and source."""
     phones = [m.phone_from(row) for row in await ctx.client.phones(args.file_number)]
     return m.PhoneList(file_number=args.file_number, phones=phones)
 
 
 async def get_notes(ctx: Ctx, args: m.PagedFileArgs) -> Page[m.Note]:
-    """Account notes (the collection log), newest first, paged. Use offset=next_offset for older notes."""
+    """Account notes (the collection log), newest first, paged."""
     notes = [m.note_from(row) for row in await ctx.client.notes(args.file_number)]
     notes.sort(key=lambda note: (note.at or "", note.id or 0), reverse=True)
     return Page[m.Note].of(notes, limit=args.limit, offset=args.offset)
@@ -92,8 +89,7 @@ async def get_payments(ctx: Ctx, args: m.PagedFileArgs) -> Page[m.Payment]:
 
 
 async def get_payment_methods(ctx: Ctx, args: m.PaymentMethodArgs) -> m.PaymentMethodList:
-    """Stored payment methods on an account (kind, card last 4, id), optionally filtered. Charging one
-    needs no card data."""
+    """Stored payment methods on an account (kind, card last 4, id); charging one needs no card data."""
     rows = await ctx.client.payment_methods(args.file_number, args.payment_method, args.card_last4)
     return m.PaymentMethodList(file_number=args.file_number, methods=[m.payment_method_from(row) for row in rows])
 
@@ -104,7 +100,7 @@ async def get_last_payment(ctx: Ctx, args: m.FileNumberArgs) -> m.LastPayment:
 
 
 async def search_by_phone(ctx: Ctx, args: m.PhoneSearchArgs) -> m.PhoneMatches:
-    """Find the accounts that have a phone number (e.g. the caller ID of an inbound call)."""
+    """The accounts that have a phone number (e.g. an inbound caller ID)."""
     rows = await ctx.client.search_by_phone(args.phone_number)
     return m.PhoneMatches(phone_number=args.phone_number, matches=[m.phone_match_from(row) for row in rows])
 
@@ -119,15 +115,14 @@ async def add_phone(ctx: Ctx, args: m.AddPhoneArgs) -> m.WriteResult:
 
 
 async def update_phone(ctx: Ctx, args: m.UpdatePhoneArgs) -> m.WriteResult:
-    """Change the type and/or status of a phone number already on an account (e.g. mark it 'Disconnected')."""
+    """Change the type and/or status of a phone number on an account (e.g. mark it 'Disconnected')."""
     message = await ctx.client.update_phone(args.file_number, args.phone_number, args.phone_type, args.phone_status)
     changed = {"phone_number": args.phone_number, "phone_type": args.phone_type, "phone_status": args.phone_status}
     return m.WriteResult(file_number=args.file_number, vendor_message=message, changed=_present(changed))
 
 
 async def log_attempt(ctx: Ctx, args: m.LogAttemptArgs) -> m.WriteResult:
-    """Log a contact attempt (a call and its outcome) on an account. Log every call: call-frequency
-    rules are counted from this log."""
+    """Log a call and its outcome on an account. The call-frequency rules count from this log, so log every call."""
     message = await ctx.client.insert_attempt(
         args.file_number, args.phone_number, args.disposition, args.agent, args.attempt_type
     )
@@ -136,21 +131,21 @@ async def log_attempt(ctx: Ctx, args: m.LogAttemptArgs) -> m.WriteResult:
 
 
 async def add_note(ctx: Ctx, args: m.AddNoteArgs) -> m.WriteResult:
-    """Add a note to an account's collection log (stamped with the current date and time by Scollect)."""
+    """Add a note to an account's collection log (Scollect stamps the date and time)."""
     message = await ctx.client.insert_note(args.file_number, args.collector_name, args.message)
     return m.WriteResult(file_number=args.file_number, vendor_message=message)
 
 
 async def update_permission(ctx: Ctx, args: m.UpdatePermissionArgs) -> m.WriteResult:
-    """Set one account permission (e.g. donottext=1 when the debtor asks for no texts, cancallcell,
-    canemail). The value is checked against the field's type. Scollect offers no way to read these back."""
+    """Set one account permission (e.g. donottext=1 when the debtor asks for no texts). Scollect cannot read
+    permissions back."""
     message = await ctx.client.update_permission(args.file_number, args.field, args.value)
     return m.WriteResult(file_number=args.file_number, vendor_message=message, changed={args.field: args.value})
 
 
 async def update_account_field(ctx: Ctx, args: m.UpdateAccountFieldArgs) -> m.WriteResult:
-    """Overwrite one field of the account record (e.g. address, employer, custom7). The old value is
-    lost; read it with scollect_get_account first. Identifiers and SSNs cannot be changed here."""
+    """Overwrite one field of the account record (e.g. address, custom7). The old value is lost: read it with
+    scollect_get_account first."""
     message = await ctx.client.update_account_field(args.file_number, args.field, args.value)
     return m.WriteResult(file_number=args.file_number, vendor_message=message, changed={args.field: args.value})
 
@@ -164,15 +159,13 @@ async def create_callback(ctx: Ctx, args: m.CallbackArgs) -> m.WriteResult:
 
 
 async def send_email(ctx: Ctx, args: m.SendEmailArgs) -> m.SendResult:
-    """Send a templated email (through the agency's C2C integration) to one or more accounts. This
-    contacts the debtor."""
+    """Send a templated email (C2C) to one or more accounts. This contacts the debtor."""
     await ctx.client.send_email(args.file_numbers, args.template, args.update_permissions)
     return m.SendResult(file_numbers=args.file_numbers, channel="email", template=args.template)
 
 
 async def send_text(ctx: Ctx, args: m.SendTextArgs) -> m.SendResult:
-    """Send a pre-approved templated text message (Solutions By Text) to an account's subscribers. This
-    contacts the debtor."""
+    """Send a pre-approved templated text (Solutions By Text) to an account. This contacts the debtor."""
     await ctx.client.send_text(args.file_number, args.template, args.message_type, args.environment)
     return m.SendResult(file_numbers=[args.file_number], channel="text", template=args.template)
 
@@ -196,6 +189,7 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
 
 
 R, W, C, D = Effect.READ, Effect.WRITE, Effect.CONTACT, Effect.DESTRUCTIVE
+VOICE = frozenset({Profile.VOICE})  # the tools a live call needs (COLLECTIONS_MCP_PROFILE=voice)
 _specs: list[ToolSpec[ScollectClient, Any, Any]] = [
     ToolSpec("scollect_list_portfolios", "List portfolios", R, "GET /getportfoliolist", NoArgs, m.PortfolioList, list_portfolios),
     ToolSpec("scollect_find_accounts_by_ssn", "Find accounts by SSN", R, "GET /getaccountbysocial/<ssn>", m.SsnArgs, m.AccountList, find_accounts_by_ssn),
@@ -212,18 +206,18 @@ _specs: list[ToolSpec[ScollectClient, Any, Any]] = [
     ToolSpec("scollect_get_last_payment", "Get last payment", R, "POST /get_lastpayinfo", m.FileNumberArgs, m.LastPayment, get_last_payment),
     ToolSpec("scollect_search_by_phone", "Search accounts by phone", R, "POST /searchbyphone", m.PhoneSearchArgs, m.PhoneMatches, search_by_phone),
     ToolSpec("scollect_add_phone", "Add phone number", W, "POST /insertphone", m.AddPhoneArgs, m.WriteResult, add_phone),
-    ToolSpec("scollect_update_phone", "Update phone number", W, "PUT /updatephone", m.UpdatePhoneArgs, m.WriteResult, update_phone),
-    ToolSpec("scollect_log_attempt", "Log contact attempt", W, "POST /insertattempt", m.LogAttemptArgs, m.WriteResult, log_attempt),
-    ToolSpec("scollect_add_note", "Add note", W, "POST /InsertNoteline", m.AddNoteArgs, m.WriteResult, add_note),
+    ToolSpec("scollect_update_phone", "Update phone number", W, "PUT /updatephone", m.UpdatePhoneArgs, m.WriteResult, update_phone, profiles=VOICE),
+    ToolSpec("scollect_log_attempt", "Log contact attempt", W, "POST /insertattempt", m.LogAttemptArgs, m.WriteResult, log_attempt, profiles=VOICE),
+    ToolSpec("scollect_add_note", "Add note", W, "POST /InsertNoteline", m.AddNoteArgs, m.WriteResult, add_note, profiles=VOICE),
     ToolSpec("scollect_update_permission", "Update account permission", W, "PUT /updatepermissions", m.UpdatePermissionArgs, m.WriteResult, update_permission),
     ToolSpec("scollect_update_account_field", "Overwrite account field", D, "PUT /updatedbase", m.UpdateAccountFieldArgs, m.WriteResult, update_account_field, summarize=summarize_account_field),
-    ToolSpec("scollect_create_callback", "Schedule callback", W, "POST /createCallback", m.CallbackArgs, m.WriteResult, create_callback),
+    ToolSpec("scollect_create_callback", "Schedule callback", W, "POST /createCallback", m.CallbackArgs, m.WriteResult, create_callback, profiles=VOICE),
     ToolSpec("scollect_send_email", "Send templated email", C, "POST /send_email_c2c", m.SendEmailArgs, m.SendResult, send_email, contact=email_contact),
     ToolSpec("scollect_send_text", "Send templated text", C, "POST /send_text", m.SendTextArgs, m.SendResult, send_text, contact=text_contact),
     ToolSpec("scollect_record_payment", "Record a card or ACH payment", Effect.MONEY, "POST /insert_payments_external", pay.RecordPaymentArgs, pay.PaymentRecorded, pay.record_payment, summarize=pay.summarize_record_payment, capture="card_or_bank"),
     ToolSpec("scollect_record_payment_plan", "Record a payment plan", Effect.MONEY, "POST /insert_payplan_external", pay.RecordPaymentPlanArgs, pay.PaymentPlanRecorded, pay.record_payment_plan, summarize=pay.summarize_record_payment_plan, capture="card_or_bank"),
     ToolSpec("scollect_update_pending_payment", "Update pending payments", Effect.MONEY, "POST /update_payment_external", pay.UpdatePendingPaymentArgs, pay.PendingPaymentUpdated, pay.update_pending_payment, summarize=pay.summarize_update_pending_payment, capture="card_or_bank"),
-    ToolSpec("scollect_run_payment", "Charge the stored payment method", Effect.MONEY, "POST /run_payment_external", pay.RunPaymentArgs, pay.PaymentCharged, pay.run_payment, summarize=pay.summarize_run_payment),
+    ToolSpec("scollect_run_payment", "Charge the stored payment method", Effect.MONEY, "POST /run_payment_external", pay.RunPaymentArgs, pay.PaymentCharged, pay.run_payment, summarize=pay.summarize_run_payment, profiles=VOICE),
 ]  # fmt: skip
 
 async def probe(client: ScollectClient) -> str:
