@@ -43,7 +43,7 @@ DARK_STYLES = {"--color-background-primary": "#262624", "--color-text-primary": 
 
 
 def missing_node() -> str | None:
-    """Why the host cannot be built here, or None (the browser tests skip with this reason)."""
+    """Why the host cannot be built here, or None (the browser tests fail with this reason)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         return ("node and npm are needed to install and bundle the test host (@modelcontextprotocol/ext-apps, pinned "
                 "in tests/apps_host/package-lock.json); install Node.js with npm to run the browser tests")

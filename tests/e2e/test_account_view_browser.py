@@ -40,7 +40,7 @@ Person = Callable[[Any, Any], Awaitable[ElicitResult]]
 @pytest.fixture(scope="session")
 async def browser(anyio_backend: str) -> AsyncIterator[Browser]:
     if (reason := missing_node()) is not None:
-        pytest.skip(reason)
+        pytest.fail(reason)  # a missing tool is a broken machine, never a silent pass
     install()
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

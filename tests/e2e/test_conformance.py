@@ -92,7 +92,7 @@ def node_tools() -> ModuleType:
     """The pinned tools, installed (npm ci, up to 15 minutes on a cold npm cache) unless already installed."""
     reason = run.missing_node()
     if reason:
-        pytest.skip(reason)
+        pytest.fail(reason)  # a missing tool is a broken machine, never a silent pass
     run.install()
     return run
 
