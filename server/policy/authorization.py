@@ -11,6 +11,11 @@ from collections_mcp.server.core.caller import granted_effects
 class AuthorizationStage:
     """Refuses a tool whose effect the caller's token does not grant (the tool is hidden from its list too)."""
 
+    name = "authorization"
+
+    def works_on(self, call: ToolCall) -> bool:
+        return granted_effects() is not None
+
     async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
         allowed = granted_effects()
         if allowed is not None and call.spec.effect.value not in allowed:
