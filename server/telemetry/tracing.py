@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span
+from opentelemetry.trace import NonRecordingSpan, Span
 
 from collections_mcp.tools.common.http import VENDOR_EXTENSION
 
@@ -59,8 +59,10 @@ class TracingConfigError(ValueError):
 
 
 def recording() -> bool:
-    """Whether the current span records (tracing is on and this call is sampled)."""
-    return trace.get_current_span().is_recording()
+    """Whether spans made now belong in a trace: the current span is a real, sampled one. It may have ended
+    already: a 2026-07-28 conversation goes on in the background after the round that started it answered."""
+    span = trace.get_current_span()
+    return span.get_span_context().trace_flags.sampled and not isinstance(span, NonRecordingSpan)
 
 
 def annotate_call(attributes: Mapping[str, str]) -> None:
@@ -72,8 +74,8 @@ def annotate_call(attributes: Mapping[str, str]) -> None:
 
 @contextmanager
 def child_span(name: str, attributes: Mapping[str, str] | None = None) -> Iterator[Span | None]:
-    """A span under the current one, only when the current one records (else nothing is created)."""
-    if not trace.get_current_span().is_recording():
+    """A span under the current one, only when tracing is on for it (else nothing is created)."""
+    if not recording():
         yield None
         return
     with _tracer.start_as_current_span(name, attributes=attributes, record_exception=False) as span:
