@@ -266,9 +266,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _start_tracing() -> bool:
-    """OpenTelemetry traces when the standard OTEL_* variables ask for them (server/telemetry/tracing.py)."""
+    """OpenTelemetry traces when the standard OTEL_* variables ask for them (server/telemetry/tracing.py). Like
+    every other setting they may also be in .env; the OpenTelemetry SDK reads only the environment, so those
+    go there (a variable the environment already has wins)."""
+    import os
+
+    from dotenv import dotenv_values
+
     from collections_mcp.server.telemetry.tracing import TracingConfigError, configure_tracing
 
+    for name, value in dotenv_values(".env").items():
+        if name.startswith("OTEL_") and value and name not in os.environ:
+            os.environ[name] = value
     try:
         return configure_tracing(package_version())
     except TracingConfigError as exc:
