@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from io import BytesIO
 from pathlib import Path
 
+import anyio
 from mcp import Client
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,7 +35,7 @@ TARGET = 1.02
 async def checkout(ref: str) -> AsyncIterator[Path | None]:
     """The project's files at `ref` in a temporary directory (None when git or the commit is not available)."""
     try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", ref], capture_output=True, check=True)
+        archive = await anyio.run_process(["git", "-C", str(ROOT), "archive", "--format=tar", ref])
     except (OSError, subprocess.CalledProcessError) as exc:
         print(f"bench: tracing: no checkout of {ref} ({exc}); the tracing-off row is skipped", file=sys.stderr)
         yield None

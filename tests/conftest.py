@@ -20,6 +20,7 @@ from collections_mcp.sandbox.runner import RunningSandbox, SandboxConfig, run_sa
 from collections_mcp.server.app import ServerConfig, build_server
 from collections_mcp.server.ops.runtime import sandbox_vendor_settings
 from collections_mcp.server.settings import ServerSettings
+from collections_mcp.server.telemetry.metrics import ServerMetrics
 from collections_mcp.server.telemetry.tracing import instrument_vendor_requests
 from collections_mcp.server.transport.logs import JsonLines
 
@@ -115,7 +116,7 @@ def wire(sandbox: RunningSandbox) -> Wire:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Suite-wide leak check: nothing a client receives, nothing the server logs and no span attribute may contain a
+# Suite-wide leak check: nothing a client receives, nothing the server logs, no span attribute and no metric may contain a
 # full SSN, card, bank account or routing number from the sandbox data. Recorded across every test; judged once at
 # the end.
 # ------------------------------------------------------------------------------------------------------------
@@ -165,13 +166,20 @@ def server_state_texts(*roots: Path) -> list[str]:
 @pytest.fixture(scope="session", autouse=True)
 def leak_watch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """Records what clients receive (tool results, errors, elicitation messages and URLs) and every log record;
-    at the end adds the server's state files and every span's name, status and attributes (events included).
-    Judged once, against every sensitive value in the sandboxes."""
+    at the end adds the server's state files, every span's name, status and attributes (events included) and the
+    metrics of every server the suite built (all their label values). Judged once, against every sensitive value in
+    the sandboxes."""
     seen: list[str] = []
     handler = _Seen()
     root = logging.getLogger()
     root.addHandler(handler)
     original_call, original_init = ClientSession.call_tool, Client.__init__
+    original_metrics_init = ServerMetrics.__init__
+    every_metrics: list[ServerMetrics] = []
+
+    def recording_metrics_init(self: ServerMetrics) -> None:
+        original_metrics_init(self)
+        every_metrics.append(self)
 
     async def recording_call_tool(self: ClientSession, *args: Any, **kwargs: Any) -> Any:
         result = await original_call(self, *args, **kwargs)  # type: ignore[call-overload]
@@ -191,17 +199,20 @@ def leak_watch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
 
     ClientSession.call_tool = recording_call_tool  # type: ignore[method-assign]
     Client.__init__ = recording_init  # type: ignore[method-assign]
+    ServerMetrics.__init__ = recording_metrics_init  # type: ignore[method-assign]
     yield seen
     ClientSession.call_tool = original_call  # type: ignore[method-assign]
     Client.__init__ = original_init  # type: ignore[method-assign]
+    ServerMetrics.__init__ = original_metrics_init  # type: ignore[method-assign]
+    seen.extend(metrics.exposition()[0].decode() for metrics in every_metrics)
     root.removeHandler(handler)
     seen.extend(handler.texts)
-    seen.extend(_EVERY_SPAN.texts)
+    seen.append("\n".join(_EVERY_SPAN.texts))  # one text: thousands of distinct span texts, searched once per value
     seen.extend(server_state_texts(tmp_path_factory.getbasetemp(), Path(os.environ["COLLECTIONS_MCP_STATE_DIR"])))
     sensitive = _LEAK_CORPUS.get("values", set())
     leaks = sorted({value for value in sensitive for text in seen if value in text})
     assert not leaks, (
-        f"sensitive values reached a client, a log, a span or the server's state unmasked: {[v[-4:] for v in leaks]}"
+        f"sensitive values reached a client, a log, a span, a metric or the server's state unmasked: {[v[-4:] for v in leaks]}"
     )
 
 
