@@ -116,9 +116,9 @@ def wire(sandbox: RunningSandbox) -> Wire:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Suite-wide leak check: nothing a client receives, nothing the server logs, no span attribute and no metric may contain a
-# full SSN, card, bank account or routing number from the sandbox data. Recorded across every test; judged once at
-# the end.
+# Suite-wide leak check: nothing a client receives, nothing the server logs, no span attribute and no metric may
+# contain a full SSN, card, bank account or routing number from the sandbox data. Recorded across every test; judged
+# once at the end.
 # ------------------------------------------------------------------------------------------------------------
 
 
