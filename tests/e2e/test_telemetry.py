@@ -376,9 +376,9 @@ async def test_a_stdio_server_traces_to_the_otel_endpoint_and_serves_metrics_on_
         env |= {
             "COLLECTIONS_MCP_SANDBOX": "1", "COLLECTIONS_MCP_STATE_DIR": str(tmp_path / "state"),
             "COLLECTIONS_MCP_METRICS_ADDRESS": f"127.0.0.1:{port}",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": collector, "OTEL_BSP_SCHEDULE_DELAY": "50",
-            "OTEL_SERVICE_NAME": "collections-mcp-test",
+            "OTEL_BSP_SCHEDULE_DELAY": "50", "OTEL_SERVICE_NAME": "collections-mcp-test",
         }  # fmt: skip
+        (tmp_path / ".env").write_text(f"OTEL_EXPORTER_OTLP_ENDPOINT={collector}\n")  # OTEL_* from .env too
         params = StdioServerParameters(command=script, args=["serve", "--transport", "stdio"], env=env, cwd=str(tmp_path))
         async with Client(params) as mcp:  # 2026-07-28
             with tracer.start_as_current_span("agent turn") as turn:
