@@ -168,6 +168,7 @@ class CollectionsServer:
                     yield state
                 finally:
                     self.probes.state = None
+                    self.metrics.stop_watching()
                     # Shutdown ends every conversation still waiting for a person (vendor jobs roll back).
                     background.cancel_scope.cancel()
 

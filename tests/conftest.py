@@ -204,7 +204,10 @@ def leak_watch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     ClientSession.call_tool = original_call  # type: ignore[method-assign]
     Client.__init__ = original_init  # type: ignore[method-assign]
     ServerMetrics.__init__ = original_metrics_init  # type: ignore[method-assign]
-    seen.extend(metrics.exposition()[0].decode() for metrics in every_metrics)
+    # Every label value any server recorded (deduplicated: the expositions themselves repeat the same help texts).
+    labels = {value for metrics in every_metrics for family in metrics.registry.collect()
+              for sample in family.samples for value in sample.labels.values()}  # fmt: skip
+    seen.append("\n".join(labels))
     root.removeHandler(handler)
     seen.extend(handler.texts)
     seen.append("\n".join(_EVERY_SPAN.texts))  # one text: thousands of distinct span texts, searched once per value

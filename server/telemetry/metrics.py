@@ -102,6 +102,10 @@ class ServerMetrics:
         if breakers is not None:
             self._breakers = breakers
 
+    def stop_watching(self) -> None:
+        """The lifespan ended: the live gauges read 0 again, and nothing here keeps its objects alive."""
+        self._conversations = self._payment_pages = None
+
     def call_finished(self, tool: str, outcome: str, seconds: float | None) -> None:
         """One tool call ended; `seconds` is None for a call refused before it started (not a latency)."""
         self.tool_calls.labels(tool, outcome).inc()
