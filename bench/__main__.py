@@ -14,11 +14,11 @@ from typing import Any
 
 import anyio
 
-from bench import coldstart, compact, fanout, overhead, procs, prompts, throughput, tool_schemas
+from bench import coldstart, compact, fanout, overhead, procs, prompts, throughput, tool_schemas, tracing
 from bench.common import Row, markdown_table, table
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("overhead", "fanout", "compact", "throughput", "prompts", "coldstart", "schemas")
+NAMES = ("overhead", "tracing", "fanout", "compact", "throughput", "prompts", "coldstart", "schemas")
 README_START, README_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
 
@@ -38,7 +38,7 @@ def _say(message: str) -> None:
 
 async def _run(selected: set[str], *, quick: bool, latency_ms: float) -> list[Row]:
     results: dict[str, list[Row]] = {}
-    latency_bound = [name for name in ("overhead", "fanout", "compact", "prompts") if name in selected]
+    latency_bound = [name for name in ("overhead", "tracing", "fanout", "compact", "prompts") if name in selected]
     if latency_bound:
         async with procs.sandbox(latency_ms) as sandbox, procs.our_server(sandbox) as server, procs.bare_server() as bare:
             for name in latency_bound:
@@ -46,7 +46,7 @@ async def _run(selected: set[str], *, quick: bool, latency_ms: float) -> list[Ro
                 if name == "overhead":
                     results[name] = await overhead.run(sandbox, server, quick=quick, bare=bare)
                     continue
-                module = {"fanout": fanout, "compact": compact, "prompts": prompts}[name]
+                module = {"tracing": tracing, "fanout": fanout, "compact": compact, "prompts": prompts}[name]
                 results[name] = await module.run(sandbox, server, quick=quick)
     if "throughput" in selected:
         _say("bench: throughput and memory (vendor latency 0) ...")

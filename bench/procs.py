@@ -26,7 +26,7 @@ ANNOUNCE = "MCP streamable HTTP at "
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without any vendor or server setting, plus `extra`."""
-    prefixes = ("COLLECTIONS_MCP_", "SCOLLECT_", "COLLECT_", "BILLING_CARE_", "PROCURIOS_")
+    prefixes = ("COLLECTIONS_MCP_", "SCOLLECT_", "COLLECT_", "BILLING_CARE_", "PROCURIOS_", "OTEL_")
     env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     return env | extra
@@ -74,14 +74,21 @@ class Server:
 
 
 @asynccontextmanager
-async def our_server(vendors: Sandbox, **settings: str) -> AsyncIterator[Server]:
+async def our_server(
+    vendors: Sandbox, *, code: Path | None = None, environ: dict[str, str] | None = None, **settings: str
+) -> AsyncIterator[Server]:
     """`collections-mcp serve --transport http` as users run it, its vendors pointed at the simulators.
-    Extra COLLECTIONS_MCP_* settings as keyword arguments (e.g. LOG_LEVEL="WARNING")."""
+    Extra COLLECTIONS_MCP_* settings as keyword arguments (e.g. LOG_LEVEL="WARNING"); other variables (OTEL_*) in
+    `environ`; `code`: a checkout of another version of the project to run instead of this one (same venv)."""
     with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
         state = Path(tmp) / "state"
-        env = clean_env(**vendors.env, COLLECTIONS_MCP_STATE_DIR=str(state))
+        env = clean_env(**vendors.env, COLLECTIONS_MCP_STATE_DIR=str(state)) | (environ or {})
         env |= {f"COLLECTIONS_MCP_{key}": value for key, value in settings.items()}
         command = [SCRIPT, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", "0"]
+        if code is not None:  # its collections_mcp/ ahead of the editable install on sys.path
+            env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
+            command = [PYTHON, "-c", "import sys; from collections_mcp.server.ops.cli import main; sys.exit(main())",
+                       *command[1:]]  # fmt: skip
         async with _announced(command, env, Path(tmp)) as (url, pid, stderr_path):
             yield Server(url=url, pid=pid, state_dir=state, stderr_path=stderr_path)
 

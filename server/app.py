@@ -39,7 +39,9 @@ from collections_mcp.server.settings import ServerSettings
 from collections_mcp.server.state.audit_log import SqliteAuditLog, audit_path
 from collections_mcp.server.state.event_log import SqliteSharedState
 from collections_mcp.server.state.idempotency_store import IdempotencyStore, idempotency_path
+from collections_mcp.server.telemetry.metrics import ServerMetrics
 from collections_mcp.server.transport.auth import HideUngrantedTools, auth_settings, token_verifier
+from collections_mcp.server.transport.metrics import METRICS_PATH, metrics_endpoint, serving_metrics
 from collections_mcp.server.transport.probes import VendorProbes
 from collections_mcp.server.views import HideViewsFromPlainClients, views_extension
 from collections_mcp.tools.common.settings import VendorSettings
@@ -96,7 +98,10 @@ class CollectionsServer:
         self.selected = config.selected()
         self.in_use = [toolset for toolset in config.toolsets() if any(ts is toolset for ts, _ in self.selected)]
         self.capture = CaptureService.from_settings(settings, config.clock)
-        self.audit_log = SqliteAuditLog(audit_path(settings.state_dir))
+        # This server's metrics, in a registry of its own (served at /metrics: server/transport/metrics.py).
+        self.metrics = ServerMetrics()
+        self.metrics_url: str | None = None  # the separate metrics listener's URL while it runs
+        self.audit_log = SqliteAuditLog(audit_path(settings.state_dir), on_write=self.metrics.audit_written)
         self.idempotency = IdempotencyStore(
             idempotency_path(settings.state_dir), cross_process_wait=settings.idempotency_wait_seconds
         )
@@ -117,7 +122,7 @@ class CollectionsServer:
         audit = AuditStage(self.audit_log, clock=config.clock)
         contact_facts = {toolset.name: toolset.contact_facts for toolset in self.in_use if toolset.contact_facts}
         stages: list[Stage] = [
-            CallLog(),
+            CallLog(self.metrics),
             audit,
             AuthorizationStage(),
             IdempotencyStage(self.idempotency, config.settings.idempotency_window_seconds, config.clock),
@@ -127,7 +132,10 @@ class CollectionsServer:
             ConfirmationStage(config.settings.confirm),
         ]
         availability = self.on_demand.refusal if self.on_demand is not None else None
-        return PolicyPipeline(stages, rejection_listeners=[audit.on_rejected], drain=config.drain, availability=availability)
+        return PolicyPipeline(
+            stages, rejection_listeners=[audit.on_rejected], drain=config.drain, availability=availability,
+            metrics=self.metrics,
+        )  # fmt: skip
 
     def _mounted_page_base(self) -> str | None:
         """The payment page's base URL on the HTTP app, or None to give it its own loopback listener: with
@@ -157,6 +165,10 @@ class CollectionsServer:
                 clients[toolset.name] = await stack.enter_async_context(toolset.open_client(config.vendors[toolset.name]))
             shared = SqliteSharedState.under(config.settings.state_dir)
             stack.callback(shared.close)
+            if (listen := config.settings.metrics_listen) is not None:  # a scraper's own address (stdio too)
+                self.metrics_url = await stack.enter_async_context(serving_metrics(self.metrics, *listen))
+                stack.callback(setattr, self, "metrics_url", None)
+                log.info("metrics for Prometheus at %s", self.metrics_url)
             if self.page_base is not None:
                 await stack.enter_async_context(self.capture.mounted(self.page_base))  # the secure payment page
             elif self.needs_capture:
@@ -165,11 +177,13 @@ class CollectionsServer:
             async with anyio.create_task_group() as background:
                 conversations = Conversations(background, idle_timeout=config.settings.conversation_idle_seconds)
                 state = ServerState(clients=clients, clock=config.clock, conversations=conversations, shared=shared)
+                self.metrics.watch(conversations=lambda: conversations.live, payment_pages=lambda: self.capture.open_pages)
                 self.probes.state = state
                 try:
                     yield state
                 finally:
                     self.probes.state = None
+                    self.metrics.stop_watching()
                     # Shutdown ends every conversation still waiting for a person (vendor jobs roll back).
                     background.cancel_scope.cancel()
 
@@ -206,6 +220,11 @@ class CollectionsServer:
         # Operations endpoints, outside MCP auth: a load balancer must reach them without a token.
         server.custom_route("/healthz", methods=["GET"], include_in_schema=False)(self.probes.healthz)
         server.custom_route("/readyz", methods=["GET"], include_in_schema=False)(self.probes.readyz)
+        if settings.metrics_address is None:  # else only the scraper's own listener serves it (see lifespan)
+            resource_url = f"{settings.public_url.rstrip('/')}/mcp" if verifier is not None else None
+            server.custom_route(METRICS_PATH, methods=["GET", "HEAD"], include_in_schema=False)(
+                metrics_endpoint(self.metrics, resource_url=resource_url)  # an ASGI app: Route serves it as one
+            )
         if self.page_base is not None:  # outside MCP auth: the person's browser has the single-use link, not a token
             for route in self.capture.routes:
                 server.custom_route(route.path, methods=sorted(route.methods or ()), include_in_schema=False)(  # type: ignore[attr-defined]

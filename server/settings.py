@@ -24,6 +24,16 @@ def unparsable_setting(exc: SettingsError) -> str:
     return f"{variable} could not be parsed (list settings such as COLLECTIONS_MCP_HTTP_TOKENS are JSON; see .env.example)"
 
 
+def split_address(value: str) -> tuple[str, int]:
+    """`127.0.0.1:9464`, `[::1]:9464`, `0.0.0.0:9464` -> (host, port); a bare `9464` means loopback."""
+    text = value.strip()
+    host, _, port_text = text.rpartition(":") if ":" in text else ("127.0.0.1", "", text)
+    host = host.strip("[]") or "127.0.0.1"
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"expected host:port (e.g. 127.0.0.1:9464) or a port, not {value!r}")
+    return host, int(port_text)
+
+
 def _default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "collections-mcp"
 
@@ -86,6 +96,11 @@ class ServerSettings(BaseSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL clients use to reach this server (auth metadata)."
     )
+    metrics_address: str | None = Field(
+        default=None,
+        description="host:port of a separate /metrics listener for a Prometheus scraper (no token; under stdio too). "
+        "Unset: /metrics is on the streamable HTTP app behind the bearer tokens, and absent under stdio.",
+    )
     sandbox_db: str | None = Field(default=None, description="SQLite file for sandbox data (default: in memory).")
     idempotency_window_seconds: float = Field(
         default=600.0,
@@ -125,6 +140,19 @@ class ServerSettings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, port = split_address(value)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
+    def metrics_listen(self) -> tuple[str, int] | None:
+        """(host, port) of the separate metrics listener, or None."""
+        return split_address(self.metrics_address) if self.metrics_address else None
 
     @model_validator(mode="after")
     def _introspection_complete(self) -> ServerSettings:

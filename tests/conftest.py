@@ -12,16 +12,57 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.client.session import ClientSession
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from collections_mcp.sandbox.runner import RunningSandbox, SandboxConfig, run_sandbox
 from collections_mcp.server.app import ServerConfig, build_server
 from collections_mcp.server.ops.runtime import sandbox_vendor_settings
 from collections_mcp.server.settings import ServerSettings
+from collections_mcp.server.telemetry.metrics import ServerMetrics
+from collections_mcp.server.telemetry.tracing import instrument_vendor_requests
 from collections_mcp.server.transport.logs import JsonLines
 
 # Server state (audit log, idempotency keys) never goes to the developer's real state dir from a test; tests
 # that need isolation from each other pass their own tmp_path state_dir.
 os.environ["COLLECTIONS_MCP_STATE_DIR"] = tempfile.mkdtemp(prefix="collections-mcp-tests-")
+
+
+class _EverySpan(SpanProcessor):
+    """Tracing is on for the whole suite (as `configure_tracing` turns it on for a process), so every tool call of
+    every test is traced: each span's texts go to the leak check, and a copy to the tests reading spans."""
+
+    def __init__(self) -> None:
+        self.texts: set[str] = set()
+        self.exporters: list[InMemorySpanExporter] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        texts = {span.name, span.status.description or ""}
+        for attributes in [span.attributes or {}, *((event.attributes or {}) for event in span.events)]:
+            texts |= {f"{key}={value}" for key, value in attributes.items()}
+        texts |= {event.name for event in span.events}
+        self.texts |= texts
+        for exporter in self.exporters:
+            exporter.export([span])
+
+
+_EVERY_SPAN = _EverySpan()
+_tracer_provider = TracerProvider()
+_tracer_provider.add_span_processor(_EVERY_SPAN)
+trace.set_tracer_provider(_tracer_provider)
+instrument_vendor_requests()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The spans finished while the test runs (the OpenTelemetry SDK's in-memory exporter)."""
+    exporter = InMemorySpanExporter()
+    _EVERY_SPAN.exporters.append(exporter)
+    try:
+        yield exporter
+    finally:
+        _EVERY_SPAN.exporters.remove(exporter)
 
 
 @pytest.fixture(scope="session")
@@ -75,8 +116,9 @@ def wire(sandbox: RunningSandbox) -> Wire:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Suite-wide leak check: nothing a client receives and nothing the server logs may contain a full SSN, card,
-# bank account or routing number from the sandbox data. Recorded across every test; judged once at the end.
+# Suite-wide leak check: nothing a client receives, nothing the server logs, no span attribute and no metric may
+# contain a full SSN, card, bank account or routing number from the sandbox data. Recorded across every test; judged
+# once at the end.
 # ------------------------------------------------------------------------------------------------------------
 
 
@@ -124,12 +166,20 @@ def server_state_texts(*roots: Path) -> list[str]:
 @pytest.fixture(scope="session", autouse=True)
 def leak_watch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """Records what clients receive (tool results, errors, elicitation messages and URLs) and every log record;
-    at the end adds the server's state files. Judged once, against every sensitive value in the sandboxes."""
+    at the end adds the server's state files, every span's name, status and attributes (events included) and the
+    metrics of every server the suite built (all their label values). Judged once, against every sensitive value in
+    the sandboxes."""
     seen: list[str] = []
     handler = _Seen()
     root = logging.getLogger()
     root.addHandler(handler)
     original_call, original_init = ClientSession.call_tool, Client.__init__
+    original_metrics_init = ServerMetrics.__init__
+    every_metrics: list[ServerMetrics] = []
+
+    def recording_metrics_init(self: ServerMetrics) -> None:
+        original_metrics_init(self)
+        every_metrics.append(self)
 
     async def recording_call_tool(self: ClientSession, *args: Any, **kwargs: Any) -> Any:
         if _ARGUMENT_RECORDING is not None:
@@ -151,17 +201,26 @@ def leak_watch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
 
     ClientSession.call_tool = recording_call_tool  # type: ignore[method-assign]
     Client.__init__ = recording_init  # type: ignore[method-assign]
+    ServerMetrics.__init__ = recording_metrics_init  # type: ignore[method-assign]
     yield seen
     ClientSession.call_tool = original_call  # type: ignore[method-assign]
     Client.__init__ = original_init  # type: ignore[method-assign]
+    ServerMetrics.__init__ = original_metrics_init  # type: ignore[method-assign]
+    # Every label value any server recorded (deduplicated: the expositions themselves repeat the same help texts).
+    labels = {value for metrics in every_metrics for family in metrics.registry.collect()
+              for sample in family.samples for value in sample.labels.values()}  # fmt: skip
+    seen.append("\n".join(labels))
     root.removeHandler(handler)
     if _ARGUMENT_RECORDING is not None:
         _write_recorded_arguments()
     seen.extend(handler.texts)
+    seen.append("\n".join(_EVERY_SPAN.texts))  # one text: thousands of distinct span texts, searched once per value
     seen.extend(server_state_texts(tmp_path_factory.getbasetemp(), Path(os.environ["COLLECTIONS_MCP_STATE_DIR"])))
     sensitive = _LEAK_CORPUS.get("values", set())
     leaks = sorted({value for value in sensitive for text in seen if value in text})
-    assert not leaks, f"sensitive values reached a client, a log or the server's state unmasked: {[v[-4:] for v in leaks]}"
+    assert not leaks, (
+        f"sensitive values reached a client, a log, a span, a metric or the server's state unmasked: {[v[-4:] for v in leaks]}"
+    )
 
 
 _LEAK_CORPUS: dict[str, set[str]] = {}

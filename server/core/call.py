@@ -69,9 +69,25 @@ Proceed = Callable[[], Awaitable[BaseModel]]
 
 
 class Stage(Protocol):
-    """A policy step. Call `proceed()` to go on (and see the result), or raise `Refused` to stop the call."""
+    """A policy step. Call `proceed()` to go on (and see the result), or raise `Refused` to stop the call.
+
+    A stage may also have a `name` (its span in a trace: `policy <name>`) and `works_on(call) -> bool`: whether it
+    does work of its own for this call before letting it go on. Stages that pass a call straight through (a read
+    at the confirmation stage) or do their work only afterwards (the audit record, which has its own span) say
+    False, and get no span; without the method a stage always gets one.
+    """
 
     async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel: ...
+
+
+def stage_name(stage: Stage) -> str:
+    return str(getattr(stage, "name", None) or type(stage).__name__)
+
+
+def stage_works_on(stage: Stage, call: ToolCall) -> bool:
+    """See `Stage`: whether `stage` has work of its own to do (and so a span) for `call`."""
+    works_on = getattr(stage, "works_on", None)
+    return True if works_on is None else bool(works_on(call))
 
 
 class Refused(Exception):

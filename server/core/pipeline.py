@@ -33,13 +33,28 @@ from collections_mcp.server.core.call import (
     Stage,
     ToolCall,
     invalid_arguments,
+    outcome_of,
+    stage_name,
+    stage_works_on,
 )
 from collections_mcp.server.core.caller import caller_of
 from collections_mcp.server.core.conversations import InputRequired, McpHumanChannel
 from collections_mcp.server.core.drain import Drain, ShuttingDown
 from collections_mcp.server.core.redaction import scrub, scrub_text
 from collections_mcp.server.core.schemas import properties_of
+from collections_mcp.server.telemetry.metrics import ServerMetrics
+from collections_mcp.server.telemetry.tracing import (
+    CALL_ID,
+    EFFECT,
+    OUTCOME,
+    TOOL,
+    TOOLSET,
+    annotate_call,
+    recording,
+    run_traced_stage,
+)
 from collections_mcp.tools.common.errors import InvalidArgument, VendorError
+from collections_mcp.tools.common.http import observing_vendor_requests
 from collections_mcp.tools.common.human import NOBODY, Ask, HumanUnavailable, Person, Progress
 from collections_mcp.tools.common.spec import AnySpec, Effect, ProgressReporter, ToolContext
 
@@ -103,6 +118,7 @@ class PolicyPipeline:
         rejection_listeners: Sequence[RejectionListener] = (),
         drain: Drain | None = None,
         availability: Callable[[str], str | None] | None = None,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.stages = list(stages)
         self.drain = drain or Drain()
@@ -110,6 +126,8 @@ class PolicyPipeline:
         self.availability = availability
         # Told about calls refused before any stage ran (bad arguments), so audit sees every call.
         self.rejection_listeners = list(rejection_listeners)
+        # Calls that reach the stages are counted by the call log stage; those refused before, here.
+        self.metrics = metrics
 
     async def run(
         self, spec: AnySpec, toolset: str, raw: dict[str, Any], ctx: Context[ServerState, Any]
@@ -117,14 +135,25 @@ class PolicyPipeline:
         try:
             self.drain.enter(continuation=ctx.request_state is not None)
         except ShuttingDown as exc:
-            client_name, session_id = caller_of(ctx.request_context)
-            for listener in self.rejection_listeners:
-                await listener(spec, toolset, uuid.uuid4().hex[:12], client_name, session_id, str(exc), "refused:shutdown")
+            await self._rejected(spec, toolset, ctx, uuid.uuid4().hex[:12], str(exc), "refused:shutdown")
             raise ToolError(str(exc)) from None
         try:
-            return await self._run(spec, toolset, raw, ctx)
+            # Every vendor request of the call (in a 2026-07-28 conversation's task too) reaches the metrics.
+            with observing_vendor_requests(self.metrics.vendor_request if self.metrics is not None else None):
+                return await self._run(spec, toolset, raw, ctx)
         finally:
             self.drain.leave()
+
+    async def _rejected(
+        self, spec: AnySpec, toolset: str, ctx: Context[ServerState, Any], call_id: str, reason: str, outcome: str
+    ) -> None:
+        """A call refused before any stage ran: audited (rejection listeners), counted, on the call's span."""
+        client_name, session_id = caller_of(ctx.request_context)
+        for listener in self.rejection_listeners:
+            await listener(spec, toolset, call_id, client_name, session_id, reason, outcome)
+        if self.metrics is not None:
+            self.metrics.call_finished(spec.name, outcome, None)
+        annotate_call({TOOL: spec.name, TOOLSET: toolset, EFFECT: str(spec.effect), CALL_ID: call_id, OUTCOME: outcome})
 
     async def _run(
         self, spec: AnySpec, toolset: str, raw: dict[str, Any], ctx: Context[ServerState, Any]
@@ -143,9 +172,7 @@ class PolicyPipeline:
             reason = (describe_validation_error(spec, exc) if isinstance(exc, ValidationError)
                       else invalid_arguments(spec.name, f"- {exc}"))  # fmt: skip
             reason = scrub_text(reason)
-            client_name, session_id = caller_of(ctx.request_context)
-            for listener in self.rejection_listeners:
-                await listener(spec, toolset, call_id, client_name, session_id, reason, "invalid_arguments")
+            await self._rejected(spec, toolset, ctx, call_id, reason, "invalid_arguments")
             raise ToolError(reason) from None
 
         channel = McpHumanChannel(ctx, state.conversations)
@@ -165,20 +192,25 @@ class PolicyPipeline:
                 shared=state.shared,
             )
             proceed: Proceed = lambda: self._invoke(call)  # noqa: E731 - the innermost step of the chain
+            traced = recording()  # decided once per call: with tracing off no stage pays for a span
             for stage in reversed(self.stages):
-                proceed = _bind(stage, call, proceed)
+                proceed = _bind(stage, call, proceed, traced=traced and stage_works_on(stage, call))
             # On 2026 rounds this runs once in the background; the call it annotated travels with the result.
             return await proceed(), call
 
+        annotate_call({TOOL: spec.name, TOOLSET: toolset, EFFECT: str(spec.effect)})
         try:
             if _may_ask_a_person(spec) and channel.available():
                 result, call = await channel.converse(chain, label=f"{spec.name}")
             else:
                 result, call = await chain(NOBODY.ask, _direct_progress(ctx))
         except InputRequired as more:  # a 2026-era round that needs answers from a person
+            annotate_call({OUTCOME: "input_required"})
             return more.result
         except BaseException as exc:
+            annotate_call({CALL_ID: call.call_id, OUTCOME: outcome_of(exc)})
             raise _as_tool_error(spec, call, exc) from None
+        annotate_call({CALL_ID: call.call_id, OUTCOME: "ok"})
         structured = scrub(result.model_dump(mode="json", exclude_none=True))
         text = pydantic_core.to_json(structured).decode()  # compact, UTF-8 kept; faster than json.dumps
         content = [TextContent(type="text", text=text)]
@@ -237,7 +269,15 @@ def _as_tool_error(spec: AnySpec, call: ToolCall, exc: BaseException) -> BaseExc
     )
 
 
-def _bind(stage: Stage, call: ToolCall, proceed: Proceed) -> Proceed:
+def _bind(stage: Stage, call: ToolCall, proceed: Proceed, *, traced: bool = False) -> Proceed:
+    if traced:
+        name = stage_name(stage)
+
+        async def run_traced() -> BaseModel:
+            return await run_traced_stage(name, lambda go_on: stage(call, go_on), proceed, outcome_of)
+
+        return run_traced
+
     async def run() -> BaseModel:
         return await stage(call, proceed)
 

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from collections_mcp.server.app import ServerConfig
 
 
+TRACING_ON = "collections-mcp: OpenTelemetry tracing on (OTEL_* environment): spans for tool calls and vendor requests"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="collections-mcp",
@@ -142,7 +145,7 @@ def _reachable_url(settings: ServerSettings, host: str, port: int) -> str:
     return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
 
 
-async def _serve(settings: ServerSettings, transport: str, host: str, port: int) -> None:
+async def _serve(settings: ServerSettings, transport: str, host: str, port: int, tracing: bool = False) -> None:
     # Imported here: `--help`, `tools`, `config` and `audit` should not pay for the MCP SDK and uvicorn.
     from collections_mcp.server.transport.serve import listening_socket
 
@@ -150,13 +153,15 @@ async def _serve(settings: ServerSettings, transport: str, host: str, port: int)
     # knows the URL its clients use (the payment page is served there too).
     sock = listening_socket(host, port) if transport == "http" else None
     try:
-        await _serve_on(settings, transport, host, sock)
+        await _serve_on(settings, transport, host, sock, tracing)
     finally:
         if sock is not None:
             sock.close()
 
 
-async def _serve_on(settings: ServerSettings, transport: str, host: str, sock: socket.socket | None) -> None:
+async def _serve_on(
+    settings: ServerSettings, transport: str, host: str, sock: socket.socket | None, tracing: bool = False
+) -> None:
     """Serve until stopped: stdio when `sock` is None, else streamable HTTP on the bound `sock`."""
     import uvicorn
 
@@ -175,6 +180,8 @@ async def _serve_on(settings: ServerSettings, transport: str, host: str, sock: s
             vendors = ", ".join(line for line in sandbox.describe_urls())
         if transport == "stdio":
             announce(f"collections-mcp {package_version()}: {mode} [{vendors}]; speaking MCP on stdio", transport="stdio")
+            if tracing:
+                announce(TRACING_ON)
             install_request_scope(server)  # every MCP request's log lines get a request id and the client name
             await server.run_stdio_async()
             return
@@ -193,6 +200,8 @@ async def _serve_on(settings: ServerSettings, transport: str, host: str, sock: s
         # The URL is followed by a space: scripts read it as the word after "MCP streamable HTTP at ".
         announce(f"collections-mcp {package_version()}: {mode} [{vendors}]; MCP streamable HTTP at {url} (ready)",
                  transport="http", url=url)  # fmt: skip
+        if tracing:
+            announce(TRACING_ON)
         await GracefulServer(uv_config, config.drain, settings.shutdown_grace_seconds).serve(sockets=[sock])
 
 
@@ -236,7 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             if args.transport == "http":
                 check_exposure(settings, args.host, args.allow_unauthenticated)
-            anyio.run(_serve, settings, args.transport, args.host, args.port)
+            tracing = _start_tracing()
+            anyio.run(_serve, settings, args.transport, args.host, args.port, tracing)
         elif args.command == "sandbox":
             anyio.run(_sandbox_only, settings)
         elif args.command == "tools":
@@ -253,6 +263,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def _start_tracing() -> bool:
+    """OpenTelemetry traces when the standard OTEL_* variables ask for them (server/telemetry/tracing.py). Like
+    every other setting they may also be in .env; the OpenTelemetry SDK reads only the environment, so those
+    go there (a variable the environment already has wins)."""
+    import os
+
+    from dotenv import dotenv_values
+
+    from collections_mcp.server.telemetry.tracing import TracingConfigError, configure_tracing
+
+    for name, value in dotenv_values(".env").items():
+        if name.startswith("OTEL_") and value and name not in os.environ:
+            os.environ[name] = value
+    try:
+        return configure_tracing(package_version())
+    except TracingConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 async def _print_tools(settings: ServerSettings, markdown: bool) -> None:

@@ -179,6 +179,12 @@ class CaptureService:
     def serving_now(self) -> bool:
         return self.base_url is not None
 
+    @property
+    def open_pages(self) -> int:
+        """Links issued and still usable: not submitted, closed or expired (the open payment pages metric)."""
+        now = self.clock()
+        return sum(1 for capture in self._captures.values() if capture.state == "open" and capture.expires_at > now)
+
     # -- the tool call's side ---------------------------------------------------------------
 
     def open(self, *, tool: str, call_id: str, file_number: str, amount: Decimal | None, purpose: str) -> Capture:

@@ -130,9 +130,14 @@ class AuditStage:
     """Records every call that reaches the stages exactly once, with its outcome and duration.
     Put it outermost (right after the call logger) so it sees refusals by every later stage and replays."""
 
+    name = "audit"
+
     def __init__(self, audit: AuditLog, clock: Callable[[], datetime] = utc_now) -> None:
         self.audit = audit
         self.clock = clock
+
+    def works_on(self, call: ToolCall) -> bool:
+        return False  # it writes after the call; the write has its own span (`audit write`, server/state/)
 
     async def on_rejected(
         self,

@@ -13,6 +13,11 @@ class AuthorizationStage:
     """Refuses a tool whose effect the caller's token does not grant, and a view's helper for a caller that renders
     no views (either tool is hidden from that caller's list too)."""
 
+    name = "authorization"
+
+    def works_on(self, call: ToolCall) -> bool:
+        return granted_effects() is not None
+
     async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
         if call.spec.view_only and not call.renders_views:
             raise Refused(

@@ -45,9 +45,14 @@ class CaptureStage:
     Must run before the confirmation stage, so the person confirms a summary that shows the method's last 4.
     """
 
+    name = STAGE
+
     def __init__(self, service: CaptureService, timeout: float | None = None) -> None:
         self.service = service
         self.timeout = timeout if timeout is not None else service.ttl.total_seconds()
+
+    def works_on(self, call: ToolCall) -> bool:
+        return call.spec.capture is not None and (call.context is None or call.context.captured is None)
 
     async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
         spec = call.spec

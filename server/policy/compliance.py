@@ -43,16 +43,22 @@ def _blocking_lines(verdicts: list[ContactVerdict]) -> list[str]:
 class ComplianceStage:
     """`providers`: per toolset name, where its contact tools' facts come from."""
 
+    name = "compliance"
+
     def __init__(self, audit: AuditLog, providers: Mapping[str, ContactFactsProvider]) -> None:
         self.audit = audit
         self.providers = dict(providers)
 
+    def works_on(self, call: ToolCall) -> bool:
+        return call.spec.contact is not None
+
     async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
         spec = call.spec
-        if spec.contact is None:
+        if not self.works_on(call):
             return await proceed()
         context = call.context
         assert context is not None
+        assert spec.contact is not None
         request = spec.contact(call.arguments)
         provider = self.providers.get(call.toolset)
         if provider is None:

@@ -27,8 +27,13 @@ class ConfirmationStage:
     without a person, and the result says it was not confirmed.
     """
 
+    name = "confirmation"
+
     def __init__(self, mode: ConfirmMode = "always") -> None:
         self.mode = mode
+
+    def works_on(self, call: ToolCall) -> bool:
+        return call.spec.effect in CONFIRMED_EFFECTS and self.mode != "never"
 
     async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
         spec = call.spec

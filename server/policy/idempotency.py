@@ -59,6 +59,8 @@ class IdempotencyStage:
     Place it after the audit stage (so replays are audited) and before confirmation and compliance (a replay
     sends nothing, so it needs neither)."""
 
+    name = "idempotency"
+
     def __init__(
         self, store: IdempotencyStore, window_seconds: float, clock: Callable[[], datetime] = utc_now
     ) -> None:
@@ -66,8 +68,11 @@ class IdempotencyStage:
         self.window = window_seconds
         self.clock = clock
 
+    def works_on(self, call: ToolCall) -> bool:
+        return call.spec.effect in GUARDED_EFFECTS
+
     async def __call__(self, call: ToolCall, proceed: Proceed) -> BaseModel:
-        if call.spec.effect not in GUARDED_EFFECTS:
+        if not self.works_on(call):
             return await proceed()
         key = request_key(call.spec.name, call.arguments, call.idempotency_key)
         produced: list[BaseModel] = []

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +21,7 @@ import anyio.to_thread
 from pydantic import AwareDatetime, BaseModel, Field
 
 from collections_mcp.server.state.sqlite import open_sqlite
+from collections_mcp.server.telemetry.tracing import child_span
 
 AUDIT_FILE = "audit.sqlite3"
 
@@ -103,8 +106,9 @@ def _stamp(moment: datetime) -> str:
 class SqliteAuditLog:
     """The default `AuditLog`: one SQLite file, append-only by trigger, one durable commit per record."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, on_write: Callable[[float], None] | None = None) -> None:
         self.path = Path(path)
+        self.on_write = on_write  # told how long each append took (the server's audit write latency metric)
         self._lock = threading.Lock()
         self._db = open_sqlite(self.path, synchronous="FULL", schema=_SCHEMA)
         self._synchronous_full = True
@@ -136,7 +140,11 @@ class SqliteAuditLog:
             int(record.replayed),
         )
         fsync = record.effect != "read" or record.outcome != "ok"
-        await anyio.to_thread.run_sync(lambda: self._insert(row, fsync=fsync))
+        started = time.perf_counter()
+        with child_span("audit write"):
+            await anyio.to_thread.run_sync(lambda: self._insert(row, fsync=fsync))
+        if self.on_write is not None:
+            self.on_write(time.perf_counter() - started)
 
     def _select(self, since: datetime | None, tool: str | None, limit: int) -> list[tuple[Any, ...]]:
         where, params = [], []

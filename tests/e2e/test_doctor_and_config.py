@@ -141,7 +141,7 @@ def test_config_claude_desktop_is_this_installation_with_placeholders_for_secret
     snippet, notes = config(
         "claude-desktop", tmp_path,
         SCOLLECT_BASE_URL="https://api.example.test:8000", SCOLLECT_API_KEY=API_KEY, SCOLLECT_PIN=PIN,
-        COLLECTIONS_MCP_READ_ONLY="1", COLLECTIONS_MCP_STATE_DIR="relative-state",
+        COLLECTIONS_MCP_READ_ONLY="1", COLLECTIONS_MCP_STATE_DIR="relative-state", COLLECTIONS_MCP_METRICS_ADDRESS="9464",
     )  # fmt: skip
     server = snippet["mcpServers"]["collections"]
     assert Path(server["command"]).is_absolute() and Path(server["command"]).samefile(SCRIPT)
@@ -153,6 +153,7 @@ def test_config_claude_desktop_is_this_installation_with_placeholders_for_secret
         "COLLECTIONS_MCP_READ_ONLY": "true",
         # Claude Desktop starts the server elsewhere: a relative state dir would move with it.
         "COLLECTIONS_MCP_STATE_DIR": str(tmp_path / "relative-state"),
+        "COLLECTIONS_MCP_METRICS_ADDRESS": "127.0.0.1:9464",  # the stdio server's metrics port
     }
     assert "SCOLLECT_API_KEY" in notes
     assert API_KEY not in json.dumps(snippet) + notes and PIN not in json.dumps(snippet) + notes
