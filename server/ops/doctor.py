@@ -14,14 +14,13 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
 from collections_mcp.server.core.catalog import installed_catalog
-from collections_mcp.server.core.redaction import scrub_text
+from collections_mcp.server.core.redaction import display_url, scrub_text
 from collections_mcp.server.settings import ConfigError, ServerSettings, plan_vendors, unparsable_setting
 from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
 from collections_mcp.tools.common.http import READ_ATTEMPTS
@@ -67,14 +66,7 @@ def _safe(text: str, secrets: list[str]) -> str:
 
 def _target(settings: VendorSettings) -> str:
     """The base URL without credentials, query or fragment (a URL may carry user:password@)."""
-    if not settings.base_url:
-        return ""
-    parts = urlsplit(settings.base_url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return display_url(settings.base_url) if settings.base_url else ""
 
 
 def _reason(exc: BaseException) -> str:

@@ -173,6 +173,30 @@ def test_config_vscode_prompts_for_secrets_instead_of_printing_them(tmp_path: Pa
     assert API_KEY not in json.dumps(snippet)
 
 
+@pytest.mark.parametrize("kind", ["claude-desktop", "vscode"])
+def test_config_never_prints_credentials_inside_a_vendor_url(tmp_path: Path, kind: str) -> None:
+    """A base URL may carry user:password@ (HTTP basic credentials a proxy wants): it is a secret like the rest."""
+    url = "https://apiuser:url-pass-secret-77@api.example.test:8000"
+    snippet, notes = config(kind, tmp_path, SCOLLECT_BASE_URL=url, SCOLLECT_API_KEY=API_KEY, SCOLLECT_PIN=PIN)
+    printed = json.dumps(snippet) + notes
+    assert "url-pass-secret-77" not in printed and "apiuser" not in printed
+    env = snippet["mcpServers" if kind == "claude-desktop" else "servers"]["collections"]["env"]
+    expected = "<set SCOLLECT_BASE_URL>" if kind == "claude-desktop" else "${input:scollect-base-url}"
+    assert env["SCOLLECT_BASE_URL"] == expected
+    assert "SCOLLECT_BASE_URL" in notes
+
+
+def test_doctor_shows_a_vendor_url_without_its_credentials(tmp_path: Path, closed_port: int) -> None:
+    result = run(
+        ["doctor"], tmp_path,
+        SCOLLECT_BASE_URL=f"http://apiuser:url-pass-secret-77@127.0.0.1:{closed_port}", SCOLLECT_API_KEY=API_KEY,
+        SCOLLECT_PIN=PIN,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"http://127.0.0.1:{closed_port}" in result.stdout
+    assert "url-pass-secret-77" not in result.stdout + result.stderr
+
+
 def test_config_http_has_the_url_and_a_bearer_placeholder(tmp_path: Path) -> None:
     snippet, notes = config("http", tmp_path)
     assert snippet == {
