@@ -100,6 +100,8 @@ class CollectionsServer:
         self.needs_capture = any(spec.capture for _, spec in self.selected)
         self.page_base = self._mounted_page_base() if self.needs_capture else None
         self.probes = VendorProbes(self.in_use)
+        # Who may call over HTTP (None: no HTTP authentication configured); its connections close at shutdown.
+        self.token_verifier = token_verifier(config.settings)
 
     def _pipeline(self) -> PolicyPipeline:
         """Every stage, outermost first, in the order server/policy/__init__.py gives (and says why)."""
@@ -140,6 +142,8 @@ class CollectionsServer:
     async def lifespan(self, _: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         config = self.config
         async with AsyncExitStack() as stack:
+            if self.token_verifier is not None:  # its connections to the authorization server close at shutdown
+                stack.push_async_callback(self.token_verifier.aclose)
             clients: dict[str, Any] = {}
             for toolset in self.in_use:
                 clients[toolset.name] = await stack.enter_async_context(toolset.open_client(config.vendors[toolset.name]))
@@ -164,7 +168,7 @@ class CollectionsServer:
     def mcp_server(self) -> MCPServer[ServerState]:
         settings = self.config.settings
         http_auth: dict[str, Any] = {}
-        verifier = token_verifier(settings)
+        verifier = self.token_verifier
         if verifier is not None:
             http_auth = {"token_verifier": verifier, "auth": auth_settings(settings.public_url, settings.oauth_issuer)}
         offered = {spec.name for _, spec in self.selected}

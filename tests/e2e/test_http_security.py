@@ -327,3 +327,49 @@ async def test_oauth_introspection_grants_effects_from_scopes(server_config: Ser
     assert refused.is_error and "client 'voice-bot' may not use write tools" in refused.content[0].text  # type: ignore[union-attr]
     assert "POST /InsertNoteline" not in wire.paths()
     assert introspections.count("agent-token") == 1  # cached for the session's later requests
+
+
+async def test_an_authorization_server_outage_is_not_cached_as_an_invalid_token(server_config: ServerConfig) -> None:
+    """One failed introspection (the authorization server answered 503, then its connection dropped) locks
+    nobody out: only definite answers are cached. The introspection client is closed when the server stops."""
+    from pydantic import SecretStr
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from collections_mcp.server.app import CollectionsServer
+
+    answers = [JSONResponse({"error": "temporarily_unavailable"}, status_code=503)]
+    introspections: list[str] = []
+
+    async def introspect(request: Request) -> JSONResponse:
+        form = await request.form()
+        introspections.append(str(form["token"]))
+        if answers:
+            return answers.pop(0)
+        if form["token"] == "agent-token":
+            return JSONResponse({"active": True, "client_id": "voice-bot", "scope": "collections:read"})
+        return JSONResponse({"active": False})
+
+    authorization_server = Starlette(routes=[Route("/introspect", introspect, methods=["POST"])])
+    async with serve_app(authorization_server) as issuer:
+        settings = server_config.settings.model_copy(update={
+            "oauth_issuer": issuer, "oauth_introspection_url": f"{issuer}/introspect",
+            "oauth_client_id": "mcp-server", "oauth_client_secret": SecretStr("s3cret"),
+        })  # fmt: skip
+        built = CollectionsServer(replace(server_config, settings=settings))
+        server = built.mcp_server()
+        app = build_http_app(server, settings, "127.0.0.1", 0)
+        async with server.session_manager.run(), serve_app(app) as url, httpx.AsyncClient() as http:
+            bearer = HEADERS | {"Authorization": "Bearer agent-token"}
+            during_outage = await http.post(f"{url}/mcp", json=INITIALIZE, headers=bearer)
+            after_outage = await http.post(f"{url}/mcp", json=INITIALIZE, headers=bearer)
+            unknown = await http.post(f"{url}/mcp", json=INITIALIZE, headers=HEADERS | {"Authorization": "Bearer nope"})
+            unknown_again = await http.post(f"{url}/mcp", json=INITIALIZE, headers=HEADERS | {"Authorization": "Bearer nope"})
+            assert built.token_verifier is not None and not built.token_verifier.closed
+    assert during_outage.status_code == 401  # fail closed while the authorization server cannot answer
+    assert after_outage.status_code == 200, after_outage.text  # the outage was not remembered as "invalid"
+    assert (unknown.status_code, unknown_again.status_code) == (401, 401)
+    assert introspections == ["agent-token", "agent-token", "nope"]  # a definite "inactive" is cached
+    assert built.token_verifier.closed  # closed at shutdown
