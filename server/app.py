@@ -113,7 +113,7 @@ class CollectionsServer:
             audit,
             AuthorizationStage(),
             IdempotencyStage(self.idempotency, config.settings.idempotency_window_seconds, config.clock),
-            ComplianceStage(self.audit_log, contact_facts),
+            ComplianceStage(contact_facts),
             *config.extra_stages,
             CaptureStage(self.capture),
             ConfirmationStage(config.settings.confirm),
