@@ -75,6 +75,12 @@ class PlanRun(Out):
     prompts: list[PromptExchange]
     message: str
 
+    def changed_vendor_state(self) -> bool:
+        return self.status == "completed"  # a cancelled plan was rolled back by Collect!
+
+    def audit_outcome(self) -> str:
+        return "ok" if self.status == "completed" else "ok:cancelled"
+
 
 @dataclass
 class _Run:
