@@ -155,7 +155,9 @@ class CollectionsServer:
                 await stack.enter_async_context(self.capture.serving())
             # Entered last, exited first: conversations end before the clients and the page they use close.
             async with anyio.create_task_group() as background:
-                conversations = Conversations(background, idle_timeout=config.settings.conversation_idle_seconds)
+                conversations = Conversations(
+                    background, idle_timeout=config.settings.conversation_idle_seconds, drain=config.drain
+                )
                 state = ServerState(clients=clients, clock=config.clock, conversations=conversations, shared=shared)
                 self.probes.state = state
                 try:
