@@ -40,6 +40,7 @@ from collections_mcp.server.state.event_log import SqliteSharedState
 from collections_mcp.server.state.idempotency_store import IdempotencyStore, idempotency_path
 from collections_mcp.server.transport.auth import HideUngrantedTools, auth_settings, token_verifier
 from collections_mcp.server.transport.probes import VendorProbes
+from collections_mcp.tools.common.resilience import VendorBreakers
 from collections_mcp.tools.common.settings import VendorSettings
 from collections_mcp.tools.common.spec import AnySpec, Toolset
 
@@ -95,6 +96,11 @@ class CollectionsServer:
         self.idempotency = IdempotencyStore(
             idempotency_path(settings.state_dir), cross_process_wait=settings.idempotency_wait_seconds
         )
+        # One circuit breaker per vendor for this server: its calls and its readiness probes share them.
+        self.breakers = VendorBreakers(
+            failure_threshold=settings.breaker_failures, cooldown_seconds=settings.breaker_cooldown_seconds,
+            clock=config.clock,
+        )  # fmt: skip
         self.pipeline = self._pipeline()
         self.tools = [build_tool(toolset, spec, self.pipeline) for toolset, spec in self.selected]
         self.needs_capture = any(spec.capture for _, spec in self.selected)
@@ -102,6 +108,11 @@ class CollectionsServer:
         self.probes = VendorProbes(self.in_use)
         # Who may call over HTTP (None: no HTTP authentication configured); its connections close at shutdown.
         self.token_verifier = token_verifier(config.settings)
+
+    @property
+    def state(self) -> ServerState | None:
+        """The running server's lifespan state: open clients, live conversations (None when not running)."""
+        return self.probes.state
 
     def _pipeline(self) -> PolicyPipeline:
         """Every stage, outermost first, in the order server/policy/__init__.py gives (and says why)."""
@@ -118,7 +129,10 @@ class CollectionsServer:
             CaptureStage(self.capture),
             ConfirmationStage(config.settings.confirm),
         ]
-        return PolicyPipeline(stages, rejection_listeners=[audit.on_rejected], drain=config.drain)
+        return PolicyPipeline(
+            stages, rejection_listeners=[audit.on_rejected], drain=config.drain,
+            deadline_seconds=config.settings.call_deadline_seconds, breakers=self.breakers,
+        )  # fmt: skip
 
     def _mounted_page_base(self) -> str | None:
         """The payment page's base URL on the HTTP app, or None to give it its own loopback listener: with

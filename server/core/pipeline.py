@@ -39,7 +39,8 @@ from collections_mcp.server.core.drain import Drain, ShuttingDown
 from collections_mcp.server.core.redaction import scrub, scrub_text
 from collections_mcp.server.core.schemas import properties_of
 from collections_mcp.tools.common.errors import InvalidArgument, VendorError
-from collections_mcp.tools.common.human import NOBODY, Ask, HumanUnavailable, Person, Progress
+from collections_mcp.tools.common.human import NOBODY, Answer, Ask, HumanUnavailable, Person, Progress, Question
+from collections_mcp.tools.common.resilience import CallDeadline, VendorBreakers, call_deadline, using_breakers
 from collections_mcp.tools.common.spec import AnySpec, Effect, ProgressReporter, ToolContext
 
 log = logging.getLogger("collections_mcp.calls")
@@ -85,12 +86,22 @@ RejectionListener = Callable[[AnySpec, str, str, str | None, str | None, str, st
 
 class PolicyPipeline:
     def __init__(
-        self, stages: Sequence[Stage], rejection_listeners: Sequence[RejectionListener] = (), drain: Drain | None = None
+        self,
+        stages: Sequence[Stage],
+        rejection_listeners: Sequence[RejectionListener] = (),
+        drain: Drain | None = None,
+        *,
+        deadline_seconds: float | None = None,
+        breakers: VendorBreakers | None = None,
     ) -> None:
         self.stages = list(stages)
         self.drain = drain or Drain()
         # Told about calls refused before any stage ran (bad arguments), so audit sees every call.
         self.rejection_listeners = list(rejection_listeners)
+        # Each call's vendor work (not its waits for a person) is bounded by this (tools/common/resilience.py).
+        self.deadline_seconds = deadline_seconds
+        # The server's circuit breaker per vendor, for every vendor request a call makes.
+        self.breakers = breakers
 
     async def run(
         self, spec: AnySpec, toolset: str, raw: dict[str, Any], ctx: Context[ServerState, Any]
@@ -135,19 +146,22 @@ class PolicyPipeline:
         )  # fmt: skip
 
         async def chain(ask: Ask, progress: Progress) -> tuple[BaseModel, ToolCall]:
-            call.context = ToolContext(
-                client=state.clients[toolset],
-                report_progress=_progress_reporter(progress),
-                now=state.clock,
-                person=Person(ask=ask, can_ask=channel.available(), can_open_urls=channel.opens_urls()),
-                clients=state.clients,
-                shared=state.shared,
-            )
-            proceed: Proceed = lambda: self._invoke(call)  # noqa: E731 - the innermost step of the chain
-            for stage in reversed(self.stages):
-                proceed = _bind(stage, call, proceed)
-            # On 2026 rounds this runs once in the background; the call it annotated travels with the result.
-            return await proceed(), call
+            # Opened here, where the stages run (on 2026 rounds: once, in the conversation's own task).
+            with call_deadline(self.deadline_seconds) as deadline, using_breakers(self.breakers):
+                person = Person(ask=_pausing(ask, deadline), can_ask=channel.available(), can_open_urls=channel.opens_urls())
+                call.context = ToolContext(
+                    client=state.clients[toolset],
+                    report_progress=_progress_reporter(progress),
+                    now=state.clock,
+                    person=person,
+                    clients=state.clients,
+                    shared=state.shared,
+                )
+                proceed: Proceed = lambda: self._invoke(call)  # noqa: E731 - the innermost step of the chain
+                for stage in reversed(self.stages):
+                    proceed = _bind(stage, call, proceed)
+                # On 2026 rounds this runs once in the background; the call it annotated travels with the result.
+                return await proceed(), call
 
         try:
             if _may_ask_a_person(spec) and channel.available():
@@ -172,6 +186,18 @@ class PolicyPipeline:
         if not isinstance(result, spec.output_model):
             raise TypeError(f"{spec.name} returned {type(result).__name__}, not {spec.output_model.__name__}")
         return cast(BaseModel, result)
+
+
+def _pausing(ask: Ask, deadline: CallDeadline | None) -> Ask:
+    """Waiting for a person is not vendor work: the call's deadline stands still while they are asked."""
+    if deadline is None:
+        return ask
+
+    async def paused_ask(question: Question) -> Answer:
+        with deadline.paused():
+            return await ask(question)
+
+    return paused_ask
 
 
 def _may_ask_a_person(spec: AnySpec) -> bool:
