@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -224,21 +224,26 @@ class InFlight:
 
     def __init__(self) -> None:
         self.count = 0
-        self._idle = anyio.Event()
-        self._idle.set()
+        self._changed = anyio.Event()
+
+    def _change(self, by: int) -> None:
+        self.count += by
+        self._changed.set()
+        self._changed = anyio.Event()
 
     def enter(self) -> None:
-        if self.count == 0:
-            self._idle = anyio.Event()
-        self.count += 1
+        self._change(+1)
 
     def leave(self) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self._idle.set()
+        self._change(-1)
+
+    async def wait_until(self, condition: Callable[[int], bool]) -> None:
+        """Return once `condition(count)` holds; checked again at every change."""
+        while not condition(self.count):
+            await self._changed.wait()
 
     async def wait_idle(self) -> None:
-        await self._idle.wait()
+        await self.wait_until(lambda count: count == 0)
 
 
 class DroppedConnection(Exception):
