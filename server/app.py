@@ -92,20 +92,20 @@ class CollectionsServer:
         self.selected = config.selected()
         self.in_use = [toolset for toolset in config.toolsets() if any(ts is toolset for ts, _ in self.selected)]
         self.capture = CaptureService.from_settings(settings, config.clock)
-        self.audit_log = SqliteAuditLog(audit_path(settings.state_dir))
-        self.idempotency = IdempotencyStore(
-            idempotency_path(settings.state_dir), cross_process_wait=settings.idempotency_wait_seconds
-        )
         # One circuit breaker per vendor for this server: its calls and its readiness probes share them.
         self.breakers = VendorBreakers(
             failure_threshold=settings.breaker_failures, cooldown_seconds=settings.breaker_cooldown_seconds,
             clock=config.clock,
         )  # fmt: skip
+        self.audit_log = SqliteAuditLog(audit_path(settings.state_dir))
+        self.idempotency = IdempotencyStore(
+            idempotency_path(settings.state_dir), cross_process_wait=settings.idempotency_wait_seconds
+        )
         self.pipeline = self._pipeline()
         self.tools = [build_tool(toolset, spec, self.pipeline) for toolset, spec in self.selected]
         self.needs_capture = any(spec.capture for _, spec in self.selected)
         self.page_base = self._mounted_page_base() if self.needs_capture else None
-        self.probes = VendorProbes(self.in_use)
+        self.probes = VendorProbes(self.in_use, breakers=self.breakers, clock=config.clock)
         # Who may call over HTTP (None: no HTTP authentication configured); its connections close at shutdown.
         self.token_verifier = token_verifier(config.settings)
 

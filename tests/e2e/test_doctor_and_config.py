@@ -80,6 +80,7 @@ def test_doctor_in_sandbox_mode_checks_every_simulator(tmp_path: Path) -> None:
     assert {"settings", "Scollect (SMAX)", "Collect!", "Oracle Billing Care", "Procurios"} <= set(statuses), result.stdout
     assert set(statuses.values()) == {"OK"}, result.stdout
     assert "sandbox" in result.stdout and "logged in" in result.stdout
+    assert "[breaker Collect!: closed]" in result.stdout and "[breaker Scollect: closed]" in result.stdout
 
 
 def test_doctor_names_an_unreachable_vendor_without_printing_its_secrets(tmp_path: Path, closed_port: int) -> None:
@@ -92,6 +93,8 @@ def test_doctor_names_an_unreachable_vendor_without_printing_its_secrets(tmp_pat
     assert statuses["settings"] == "OK" and statuses["Scollect (SMAX)"] == "FAIL", result.stdout
     failed = next(line for line in result.stdout.splitlines() if line.startswith("FAIL"))
     assert "unreachable" in failed and f"127.0.0.1:{closed_port}" in failed
+    # Three refused connections in a row (the read's attempts): the breaker a server would have is open.
+    assert "[breaker Scollect: open since " in failed and ", next trial at " in failed
     for secret in (API_KEY, PIN):
         assert secret not in result.stdout + result.stderr
 

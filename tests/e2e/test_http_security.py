@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from collections_mcp.sandbox.http import serve_app
+from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
 from collections_mcp.server.core.access import TokenGrant
 from collections_mcp.server.core.registry import EFFECT_META
@@ -41,6 +43,7 @@ INITIALIZE = {
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
 }  # fmt: skip
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+T0 = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -275,10 +278,11 @@ async def test_readiness_reports_a_vendor_that_rejects_us_without_the_secret(ser
     from pydantic import SecretStr
 
     wrong = server_config.vendors["scollect"].model_copy(update={"api_key": SecretStr("WRONG-KEY-do-not-print")})
-    server = build_server(replace(server_config, vendors=server_config.vendors | {"scollect": wrong}))
-    app = build_http_app(server, server_config.settings, "127.0.0.1", 0)
+    settings = server_config.settings.model_copy(update={"http_tokens": GRANTS})
+    server = build_server(replace(server_config, settings=settings, vendors=server_config.vendors | {"scollect": wrong}))
+    app = build_http_app(server, settings, "127.0.0.1", 0)
     async with server.session_manager.run(), serve_app(app) as url, httpx.AsyncClient() as http:
-        ready = await http.get(f"{url}/readyz")
+        ready = await http.get(f"{url}/readyz", headers={"Authorization": f"Bearer {IVR_TOKEN}"})
     assert ready.status_code == 503
     body = ready.json()
     assert body["status"] == "not ready"
@@ -286,6 +290,62 @@ async def test_readiness_reports_a_vendor_that_rejects_us_without_the_secret(ser
     assert "Invalid API Credentials" in body["vendors"]["scollect"]["detail"]
     assert body["vendors"]["collect"]["ready"] is True
     assert "WRONG-KEY" not in ready.text
+
+
+async def test_readiness_without_a_token_says_only_ready_or_not_and_details_need_one(
+    server_config: ServerConfig, sandbox: RunningSandbox
+) -> None:
+    """/readyz needs no token (a load balancer), so its unauthenticated answer names no operator, no vendor
+    message and no breaker: only ready or not, per vendor. A valid token (any effect) gets the details."""
+    settings = server_config.settings.model_copy(update={"http_tokens": GRANTS})
+    server = build_server(replace(server_config, settings=settings))
+    app = build_http_app(server, settings, "127.0.0.1", 0)
+    async with server.session_manager.run(), serve_app(app) as url, httpx.AsyncClient() as http:
+        anonymous = await http.get(f"{url}/readyz")
+        wrong = await http.get(f"{url}/readyz", headers={"Authorization": "Bearer not-a-real-token-at-all-000000"})
+        authorised = await http.get(f"{url}/readyz", headers={"Authorization": f"Bearer {IVR_TOKEN}"})
+    assert anonymous.status_code == wrong.status_code == authorised.status_code == 200
+    assert anonymous.json() == wrong.json() == {
+        "status": "ready", "vendors": {name: {"ready": True} for name in anonymous.json()["vendors"]},
+    }  # fmt: skip
+    assert {"scollect", "collect", "billing_care", "procurios"} <= set(anonymous.json()["vendors"])
+    operator = sandbox.collect.operator_id
+    assert operator not in anonymous.text and "logged in" not in anonymous.text
+    details = authorised.json()
+    assert f"operator {operator}" in details["vendors"]["collect"]["detail"]
+    assert details["vendors"]["scollect"]["vendor"] == "Scollect (SMAX)" and details["checked_at"]
+    assert details["breakers"]["Collect!"]["state"] == "closed"
+
+
+async def test_readiness_really_reaches_each_vendor_and_a_flood_costs_one_probe(
+    server_config: ServerConfig, sandbox: RunningSandbox
+) -> None:
+    """Each check reaches every vendor (Collect! too, token or not); answers are reused for a few seconds, so a
+    flood of /readyz is one round of probes, not a flood of vendor logins."""
+    from tests.helpers import Clock
+
+    clock = Clock(T0)
+    server = build_server(replace(server_config, clock=clock))
+    app = build_http_app(server, server_config.settings, "127.0.0.1", 0)
+    collect_log = sandbox.collect.app.state.request_log
+    faults = sandbox.collect.app.state.faults
+    try:
+        async with server.session_manager.run(), serve_app(app) as url, httpx.AsyncClient() as http:
+            first = await http.get(f"{url}/readyz")
+            after_first = len(collect_log)
+            flood = [await http.get(f"{url}/readyz") for _ in range(20)]
+            after_flood = len(collect_log)
+            faults.http_error(".", 503, times=1000)  # Collect! now fails every request
+            cached = await http.get(f"{url}/readyz")
+            clock.now += timedelta(seconds=6)
+            fresh = await http.get(f"{url}/readyz")
+    finally:
+        faults.clear()
+    assert first.status_code == 200 and all(response.status_code == 200 for response in flood)
+    assert after_flood == after_first  # answered from the last check
+    assert cached.status_code == 200  # still within the few seconds of the last check
+    assert fresh.status_code == 503 and fresh.json()["vendors"]["collect"] == {"ready": False}
+    assert len(collect_log) > after_flood  # the probe reached Collect! although it holds a token
 
 
 async def test_oauth_introspection_grants_effects_from_scopes(server_config: ServerConfig, wire: Wire) -> None:

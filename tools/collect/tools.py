@@ -145,8 +145,10 @@ _specs: list[ToolSpec[CollectClient, Any, Any]] = [
 ]  # fmt: skip
 
 async def probe(client: CollectClient) -> str:
+    # A read every time (the client's token alone proves nothing once it exists): one contact plan row.
+    await client.read_page(f"{DATA}/contact_plan", fields=("cp_code",), limit=1)
     operator = await client.current_operator()
-    return f"logged in as operator {operator.get('op_id', '?')}"
+    return f"logged in as operator {operator.get('op_id', '?')}; a read succeeded"
 
 
 TOOLSET = Toolset(
