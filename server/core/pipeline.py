@@ -37,7 +37,7 @@ from collections_mcp.server.core.caller import caller_of
 from collections_mcp.server.core.conversations import InputRequired, McpHumanChannel
 from collections_mcp.server.core.drain import Drain, ShuttingDown
 from collections_mcp.server.core.redaction import scrub, scrub_text
-from collections_mcp.server.core.schemas import properties_of
+from collections_mcp.server.core.schemas import literal_type_problems, properties_of
 from collections_mcp.tools.common.errors import InvalidArgument, VendorError
 from collections_mcp.tools.common.human import NOBODY, Answer, Ask, HumanUnavailable, Person, Progress, Question
 from collections_mcp.tools.common.resilience import CallDeadline, VendorBreakers, call_deadline, using_breakers
@@ -46,13 +46,16 @@ from collections_mcp.tools.common.spec import AnySpec, Effect, ProgressReporter,
 log = logging.getLogger("collections_mcp.calls")
 
 
-def describe_validation_error(spec: AnySpec, exc: ValidationError) -> str:
-    """Turn pydantic's report into what was wrong and what is expected, field by field (values not echoed)."""
+def validation_problems(spec: AnySpec, exc: ValidationError, *, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Pydantic's report as what was wrong and what is expected, one line per field (values not echoed);
+    arguments in `skip` were reported already."""
     properties = properties_of(spec.input_model)
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
         location = ".".join(str(part) for part in error["loc"]) or "arguments"
         top = str(error["loc"][0]) if error["loc"] else ""
+        if top in skip:
+            continue
         if error["type"] == "extra_forbidden":
             accepted = ", ".join(properties) or "none"
             lines.append(f"- {location}: unknown argument (accepted: {accepted})")
@@ -62,7 +65,33 @@ def describe_validation_error(spec: AnySpec, exc: ValidationError) -> str:
             message = "required"
         expected = properties.get(top, {}).get("description")
         lines.append(f"- {location}: {message}" + (f" (expected: {expected})" if expected else ""))
-    return invalid_arguments(spec.name, *lines)
+    return lines
+
+
+class ArgumentProblems(Exception):
+    """The arguments do not fit the tool's published schema: one line per problem."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def validate_arguments(spec: AnySpec, raw: dict[str, Any], idempotency_key: Any) -> BaseModel:
+    """The tool's validated arguments, or `ArgumentProblems` listing every problem at once (each naming its
+    argument): JSON types the published schema does not allow (a boolean or a number is never read as something
+    else), what pydantic finds, and a bad idempotency key."""
+    prepared = _pre_parse(spec, raw)
+    lines, mistyped = literal_type_problems(properties_of(spec.input_model), prepared)
+    arguments: BaseModel | None = None
+    try:
+        arguments = spec.input_model.model_validate(prepared)
+    except ValidationError as exc:
+        lines += validation_problems(spec, exc, skip=mistyped)
+    if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 200):
+        lines.append(f"- {IDEMPOTENCY_ARGUMENT}: must be a non-empty string of at most 200 characters")
+    if lines or arguments is None:
+        raise ArgumentProblems(lines)
+    return arguments
 
 
 def _pre_parse(spec: AnySpec, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -126,13 +155,9 @@ class PolicyPipeline:
         raw = dict(raw)
         idempotency_key = raw.pop(IDEMPOTENCY_ARGUMENT, None) if spec.effect != Effect.READ else None
         try:
-            arguments = spec.input_model.model_validate(_pre_parse(spec, raw))
-            if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 200):
-                raise InvalidArgument("idempotency_key must be a non-empty string of at most 200 characters")
-        except (ValidationError, InvalidArgument) as exc:
-            reason = (describe_validation_error(spec, exc) if isinstance(exc, ValidationError)
-                      else invalid_arguments(spec.name, f"- {exc}"))  # fmt: skip
-            reason = scrub_text(reason)
+            arguments = validate_arguments(spec, raw, idempotency_key)
+        except ArgumentProblems as exc:
+            reason = scrub_text(invalid_arguments(spec.name, *exc.lines))
             client_name, session_id = caller_of(ctx.request_context)
             for listener in self.rejection_listeners:
                 await listener(spec, toolset, call_id, client_name, session_id, reason, "invalid_arguments")

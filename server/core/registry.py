@@ -81,6 +81,7 @@ def build_tool(toolset: Toolset, spec: AnySpec, pipeline: PolicyPipeline) -> Too
     if spec.effect != Effect.READ:
         input_schema.setdefault("properties", {})[IDEMPOTENCY_ARGUMENT] = {
             "type": "string",
+            "minLength": 1,
             "maxLength": 200,
             "description": (
                 "Optional. Retrying with the same key and arguments returns the first call's result instead of "

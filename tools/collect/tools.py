@@ -92,7 +92,7 @@ async def add_contact(ctx: Ctx, args: m.AddContactArgs) -> m.WriteResult:
     try:
         code = m.resolve_contact_type(args.contact_type, await ctx.client.contact_types())
     except ValueError as exc:
-        raise InvalidArgument(str(exc)) from None
+        raise InvalidArgument(f"contact_type: {exc}") from None
     contact: dict[str, Any] = {"co_type": code, "co_date": args.date.isoformat(), "co_description": args.description}
     if args.time is not None:
         contact["co_time"] = f"{args.time}:00"
