@@ -385,6 +385,12 @@ async def test_send_email_needs_at_least_one_account(mcp: Client, wire: Wire) ->
         ("scollect_find_accounts_by_ssn", {"ssn": "12-345"}, "###-##-####"),
         ("scollect_search_by_phone", {"phone_number": "12345"}, "716-628-9899"),
         ("scollect_get_account", {"file_number": "R1000; DROP"}, "file_number"),
+        # pydantic alone would read true as 1 and 5 as text or a Unix time; the published schema says otherwise.
+        ("scollect_get_notes", {"file_number": "R1000", "limit": True}, "- limit: expected a whole number, not true/false"),
+        ("scollect_add_note", {"file_number": "R1000", "collector_name": "x", "message": "y", "idempotency_key": ""},
+         "- idempotency_key: must be a non-empty string"),
+        ("scollect_add_note", {"file_number": 1000, "collector_name": "x", "message": 7},
+         "- file_number: expected text, not a number\n- message: expected text, not a number"),
     ],
 )
 async def test_bad_input_is_explained_and_nothing_is_sent(
