@@ -37,7 +37,10 @@ TOKEN_PLACEHOLDER = "<token>"
 
 # Server settings worth carrying into a client's launch environment. An allowlist, not "every
 # COLLECTIONS_MCP_* that is set": HTTP tokens and OAuth client secrets live under the same prefix.
-_SERVER_FIELDS = ("sandbox", "read_only", "toolsets", "state_dir", "log_level", "confirm", "idempotency_window_seconds")
+_SERVER_FIELDS = (
+    "sandbox", "read_only", "toolsets", "state_dir", "log_level", "confirm", "idempotency_window_seconds",
+    "call_deadline_seconds", "breaker_failures", "breaker_cooldown_seconds",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -301,3 +301,8 @@ async def test_the_http_snippet_works_as_pasted(tmp_path: Path) -> None:
             phones = await client.call_tool("scollect_get_phones", {"file_number": "R1000"})
     assert not phones.is_error, phones.content
     assert phones.structured_content is not None and phones.structured_content["phones"]
+
+
+def test_a_voice_deployments_deadline_travels_into_the_client_config(tmp_path: Path) -> None:
+    snippet, _ = config("claude-desktop", tmp_path, COLLECTIONS_MCP_SANDBOX="1", COLLECTIONS_MCP_CALL_DEADLINE_SECONDS="6")
+    assert snippet["mcpServers"]["collections"]["env"]["COLLECTIONS_MCP_CALL_DEADLINE_SECONDS"] == "6.0"
