@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from collections_mcp.server.core.call import ServerState, utc_now
-from collections_mcp.server.core.redaction import scrub_text
+from collections_mcp.server.core.redaction import scrub, scrub_text
 from collections_mcp.server.core.version import package_version
 from collections_mcp.tools.common.errors import VendorError
 from collections_mcp.tools.common.resilience import VendorBreakers, call_deadline, using_breakers
@@ -94,7 +94,8 @@ class VendorProbes:
             body["checked_at"] = checked_at.isoformat()
             body["vendors"] = vendors
             breakers = self.breakers.snapshot() if self.breakers is not None else {}
-            body["breakers"] = {vendor: snapshot.model_dump(mode="json") for vendor, snapshot in breakers.items()}
+            # A breaker's last failure names the request it failed on, whose path may hold an SSN: scrubbed too.
+            body["breakers"] = scrub({vendor: snapshot.model_dump(mode="json") for vendor, snapshot in breakers.items()})
         else:
             body["vendors"] = {name: {"ready": entry["ready"]} for name, entry in vendors.items()}
         return JSONResponse(body, status_code=200 if ready else 503)

@@ -433,3 +433,36 @@ async def test_an_authorization_server_outage_is_not_cached_as_an_invalid_token(
     assert (unknown.status_code, unknown_again.status_code) == (401, 401)
     assert introspections == ["agent-token", "agent-token", "nope"]  # a definite "inactive" is cached
     assert built.token_verifier.closed  # closed at shutdown
+
+
+async def test_a_breakers_last_failure_never_shows_an_ssn_from_the_request_path(
+    server_config: ServerConfig, sandbox: RunningSandbox
+) -> None:
+    """The breaker remembers what its last failed request ran into, path included; /readyz shows it masked."""
+    ssn = next(
+        str(account["socialsecuritynumber"]) for number in sandbox.scollect.store.file_numbers()
+        if len(str((account := sandbox.scollect.store.account(number)).get("socialsecuritynumber") or "").replace("-", "")) == 9
+    )  # fmt: skip
+    # One failure opens the breaker (and keeps it open): the probe then fails at once, quoting the last failure.
+    settings = server_config.settings.model_copy(
+        update={"http_tokens": GRANTS, "call_deadline_seconds": 0.3, "breaker_failures": 1}
+    )
+    server = build_server(replace(server_config, settings=settings))
+    app = build_http_app(server, settings, "127.0.0.1", 0)
+    faults = sandbox.scollect.app.state.faults
+    faults.silent("^/getaccountbysocial/", times=5)
+    try:
+        async with server.session_manager.run(), serve_app(app) as url:
+            async with client_for(url, DESK_TOKEN) as mcp:
+                failed = await mcp.call_tool("scollect_find_accounts_by_ssn", {"ssn": ssn})
+            async with httpx.AsyncClient() as http:
+                ready = await http.get(f"{url}/readyz", headers={"Authorization": f"Bearer {IVR_TOKEN}"})
+    finally:
+        faults.clear()
+    assert failed.is_error
+    last = ready.json()["breakers"]["Scollect"]["last_failure"]
+    assert "/getaccountbysocial/***-**-" in last or "/getaccountbysocial/*****" in last
+    assert "unreachable since" in ready.json()["vendors"]["scollect"]["detail"]
+    digits = ssn.replace("-", "")
+    for text in (ready.text, text_of(failed)):
+        assert ssn not in text and digits not in text
