@@ -64,7 +64,7 @@ def reads(wire: Wire) -> int:
 
 
 async def test_a_dead_vendor_is_remembered_and_tried_again_one_request_at_a_time(
-    server_config: ServerConfig, sandbox: RunningSandbox, wire: Wire
+    server_config: ServerConfig, sandbox: RunningSandbox, wire: Wire, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock(T0)
     faults = sandbox.scollect.app.state.faults
@@ -117,6 +117,9 @@ async def test_a_dead_vendor_is_remembered_and_tried_again_one_request_at_a_time
                 result = await client.call_tool(*READ)
             assert not result.is_error, text_of(result)
         assert built.breakers.snapshot()["Scollect"].state is BreakerState.CLOSED
+    logged = [record.getMessage() for record in caplog.records if record.name == "collections_mcp.vendors"]
+    assert logged[0].startswith("circuit breaker for Scollect open: 2 failed request(s) in a row")
+    assert logged[-1] == "circuit breaker for Scollect closed: the vendor answered again"
 
 
 async def test_an_answer_of_any_status_is_not_a_transport_failure(

@@ -26,6 +26,7 @@ unmaintained since 2021) do not give one trial at a time, an injectable clock, o
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from collections_mcp.tools.common.errors import VendorCircuitOpen, VendorUnavailable
+
+log = logging.getLogger("collections_mcp.vendors")
 
 # A read is retried only if at least this much of the deadline is left after the backoff wait.
 MIN_ATTEMPT_SECONDS = 0.5
@@ -215,6 +218,8 @@ class CircuitBreaker:
 
     def succeeded(self, ticket: _Ticket) -> None:
         """The vendor answered (any HTTP status): it is reachable."""
+        if self._state is not BreakerState.CLOSED:
+            log.info("circuit breaker for %s closed: the vendor answered again", self.vendor)
         self._state = BreakerState.CLOSED
         self._failures = 0
         self._failing_since = self._next_trial = self._last_failure = None
@@ -233,6 +238,10 @@ class CircuitBreaker:
         if ticket.trial or self._failures >= self.failure_threshold:
             self._state = BreakerState.OPEN
             self._next_trial = now + self.cooldown
+            log.warning(
+                "circuit breaker for %s open: %d failed request(s) in a row (the last: %s); calls fail at once until "
+                "a trial at %s", self.vendor, self._failures, reason, _stamp(self._next_trial),
+            )  # fmt: skip
 
     def abandoned(self, ticket: _Ticket) -> None:
         """The request ended without a verdict (cancelled): a trial's slot goes to the next request."""
