@@ -6,6 +6,7 @@ the vendor is read off the simulator (`Wire`).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -66,6 +67,7 @@ def reads(wire: Wire) -> int:
 async def test_a_dead_vendor_is_remembered_and_tried_again_one_request_at_a_time(
     server_config: ServerConfig, sandbox: RunningSandbox, wire: Wire, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="collections_mcp.vendors")
     clock = Clock(T0)
     faults = sandbox.scollect.app.state.faults
     faults.silent("^/getaccount/", times=100)
@@ -119,7 +121,7 @@ async def test_a_dead_vendor_is_remembered_and_tried_again_one_request_at_a_time
         assert built.breakers.snapshot()["Scollect"].state is BreakerState.CLOSED
     logged = [record.getMessage() for record in caplog.records if record.name == "collections_mcp.vendors"]
     assert logged[0].startswith("circuit breaker for Scollect open: 2 failed request(s) in a row")
-    assert logged[-1] == "circuit breaker for Scollect closed: the vendor answered again"
+    assert logged[-1] == "circuit breaker for Scollect closed: the vendor answered again", logged
 
 
 async def test_an_answer_of_any_status_is_not_a_transport_failure(
