@@ -14,11 +14,11 @@ from typing import Any
 
 import anyio
 
-from bench import coldstart, compact, fanout, overhead, procs, prompts, throughput, tool_schemas, tracing
+from bench import coldstart, compact, deadlines, fanout, overhead, procs, prompts, throughput, tool_schemas, tracing
 from bench.common import Row, markdown_table, table
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("overhead", "tracing", "fanout", "compact", "throughput", "prompts", "coldstart", "schemas")
+NAMES = ("overhead", "tracing", "fanout", "compact", "throughput", "prompts", "coldstart", "schemas", "deadlines")
 README_START, README_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
 
@@ -58,7 +58,10 @@ async def _run(selected: set[str], *, quick: bool, latency_ms: float) -> list[Ro
     if "coldstart" in selected:
         _say("bench: cold start ...")
         results["coldstart"] = await coldstart.run(quick=quick)
-    # The issue's order: overhead, fan-out, compact, throughput, prompt bridge, cold start, memory.
+    if "deadlines" in selected:
+        _say("bench: time to fail against a silent vendor ...")
+        results["deadlines"] = await deadlines.run(quick=quick)
+    # The issues' order: overhead, fan-out, compact, throughput, prompt bridge, cold start, deadlines, memory.
     ordered = [row for name in NAMES for row in results.get(name, [])]
     memory = [row for row in ordered if row.name.startswith("memory")]
     return [row for row in ordered if row not in memory] + memory

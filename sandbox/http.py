@@ -1,6 +1,8 @@
-"""HTTP plumbing every vendor simulator shares: request log, fault injection, latency.
+"""HTTP plumbing every vendor simulator shares: request log, fault injection, latency, requests in flight.
 
 The simulators are served on loopback by the server's embedded listener (`serve_app`, re-exported here).
+`silent_listener` stands in for a vendor whose port accepts connections and never says a byte (a TLS handshake
+to it never completes).
 """
 
 from __future__ import annotations
@@ -9,18 +11,20 @@ import contextlib
 import json
 import logging
 import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
 import anyio
+from anyio.abc import SocketAttribute, SocketStream
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collections_mcp.server.transport.embedded import serve_app
 
-__all__ = ["serve_app"]
+__all__ = ["SilentListener", "serve_app", "silent_listener"]
 
 NON_JSON_BODY: Final = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -60,6 +64,9 @@ class FaultKind(StrEnum):
     HTTP_ERROR = "http_error"  # a status and body of our choosing
     NON_JSON = "non_json"  # an HTML page where JSON was expected
     DROP = "drop"  # the connection closes before a complete response
+    SILENT = "silent"  # the request is read, and never answered (until the client hangs up)
+    TRICKLE = "trickle"  # headers at once, then the body one byte per `interval` seconds
+    TRUNCATED = "truncated"  # headers promise the whole body; half of it arrives, then the connection closes
 
 
 @dataclass
@@ -74,6 +81,7 @@ class Fault:
     method: str | None
     remaining: int
     after_handler: bool  # run the real handler first (the write happens), then misbehave
+    interval: float = 1.0  # TRICKLE: seconds between bytes
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -101,6 +109,7 @@ class FaultInjector:
         times: int = 1,
         method: str | None = None,
         after_handler: bool = False,
+        interval: float = 1.0,
     ) -> Fault:
         """Plan a fault for the next `times` requests whose path the regular expression `path` is found in."""
         fault = Fault(
@@ -112,6 +121,7 @@ class FaultInjector:
             method=method.upper() if method else None,
             remaining=times,
             after_handler=after_handler,
+            interval=interval,
         )
         self._faults.append(fault)
         return fault
@@ -164,6 +174,26 @@ class FaultInjector:
         """Send headers, then close the connection: the client gets an incomplete response."""
         return self.add(path, kind=FaultKind.DROP, times=times, method=method, after_handler=after_handler)
 
+    def silent(self, path: str, *, times: int = 1, method: str | None = None, after_handler: bool = False) -> Fault:
+        """Read the request and never answer: the vendor that accepts connections and then says nothing."""
+        return self.add(path, kind=FaultKind.SILENT, times=times, method=method, after_handler=after_handler)
+
+    def trickle(
+        self, path: str, body: str = ERROR_BODY, *, interval: float = 1.0, times: int = 1, method: str | None = None,
+        after_handler: bool = False,
+    ) -> Fault:  # fmt: skip
+        """Answer 200 with `body`, one byte every `interval` seconds (each read gets a byte: no read timeout fires)."""
+        return self.add(path, kind=FaultKind.TRICKLE, status=200, body=body, times=times, method=method,
+                        after_handler=after_handler, interval=interval)  # fmt: skip
+
+    def truncated(
+        self, path: str, body: str = '{"result": [{"filenumber": "R1000", "firstname": "IVA', *, times: int = 1,
+        method: str | None = None, after_handler: bool = False,
+    ) -> Fault:  # fmt: skip
+        """Promise the whole body in Content-Length, send half of it, close the connection."""
+        return self.add(path, kind=FaultKind.TRUNCATED, status=200, body=body, times=times, method=method,
+                        after_handler=after_handler)  # fmt: skip
+
     def clear(self) -> None:
         self._faults.clear()
 
@@ -188,6 +218,34 @@ class Latency:
     seconds: float = 0.0
 
 
+class InFlight:
+    """How many requests the simulator is handling right now, and a wait for none (no polling): after a fault
+    that holds a connection (silent, trickle), it says the client hung up and nothing is left waiting."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = anyio.Event()
+
+    def _change(self, by: int) -> None:
+        self.count += by
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def enter(self) -> None:
+        self._change(+1)
+
+    def leave(self) -> None:
+        self._change(-1)
+
+    async def wait_until(self, condition: Callable[[int], bool]) -> None:
+        """Return once `condition(count)` holds; checked again at every change."""
+        while not condition(self.count):
+            await self._changed.wait()
+
+    async def wait_idle(self) -> None:
+        await self.wait_until(lambda count: count == 0)
+
+
 class DroppedConnection(Exception):
     """Raised after a response has started so the server closes the socket mid-response."""
 
@@ -197,6 +255,7 @@ class _Instruments:
     log: RequestLog
     faults: FaultInjector
     latency: Latency = field(default_factory=Latency)
+    in_flight: InFlight = field(default_factory=InFlight)
 
 
 class _SimulatorMiddleware:
@@ -210,6 +269,13 @@ class _SimulatorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.instruments.in_flight.enter()
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            self.instruments.in_flight.leave()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         body, replay = await _buffer_body(receive)
         record = _record(scope, body)
         self.instruments.log.append(record)
@@ -232,7 +298,20 @@ class _SimulatorMiddleware:
             # Headers go out, then the socket closes: the client sees an incomplete response.
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
             raise DroppedConnection(scope["path"])
+        if fault.kind is FaultKind.SILENT:
+            await _until_disconnect(receive)  # the client gives up (or the simulator stops): nothing was sent
+            return
         payload = fault.body.encode()
+        if fault.kind in (FaultKind.TRICKLE, FaultKind.TRUNCATED):
+            await send_recording({
+                "type": "http.response.start", "status": fault.status,
+                "headers": [(b"content-type", fault.content_type.encode()), (b"content-length", str(len(payload)).encode())],
+            })  # fmt: skip
+            if fault.kind is FaultKind.TRUNCATED:
+                await send({"type": "http.response.body", "body": payload[: len(payload) // 2], "more_body": True})
+                raise DroppedConnection(scope["path"])
+            await _trickle(payload, fault.interval, receive, send)
+            return
         await send_recording(
             {
                 "type": "http.response.start",
@@ -248,6 +327,27 @@ class _SimulatorMiddleware:
 
 async def _discard(message: Message) -> None:
     return None
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        continue
+
+
+async def _trickle(payload: bytes, interval: float, receive: Receive, send: Send) -> None:
+    """One byte per `interval` until the body is out or the client hangs up."""
+    async with anyio.create_task_group() as tasks:
+
+        async def hang_up_watch() -> None:
+            await _until_disconnect(receive)
+            tasks.cancel_scope.cancel()
+
+        tasks.start_soon(hang_up_watch)
+        for index in range(len(payload)):
+            await anyio.sleep(interval)
+            last = index == len(payload) - 1
+            await send({"type": "http.response.body", "body": payload[index : index + 1], "more_body": not last})
+        tasks.cancel_scope.cancel()
 
 
 async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:
@@ -295,6 +395,7 @@ def instrument(app: Starlette, *, latency_seconds: float = 0.0) -> None:
     app.state.request_log = instruments.log
     app.state.faults = instruments.faults
     app.state.latency = instruments.latency
+    app.state.in_flight = instruments.in_flight
     app.add_middleware(_SimulatorMiddleware, instruments=instruments)
     uvicorn_error = logging.getLogger("uvicorn.error")
     if _DROP_FILTER not in uvicorn_error.filters:
@@ -309,3 +410,47 @@ class _HideDroppedConnections(logging.Filter):
 
 
 _DROP_FILTER: Final = _HideDroppedConnections()
+
+
+class SilentListener:
+    """A port that accepts TCP connections and never sends anything; counts the connections still open."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.accepted = 0
+        self.open = 0
+        self._closed = anyio.Event()
+        self._closed.set()
+
+    async def handle(self, stream: SocketStream) -> None:
+        self.accepted += 1
+        if self.open == 0:
+            self._closed = anyio.Event()
+        self.open += 1
+        try:
+            async with stream:
+                with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                    while True:
+                        await stream.receive()  # a ClientHello, maybe; it is never answered
+        finally:
+            self.open -= 1
+            if self.open == 0:
+                self._closed.set()
+
+    async def wait_all_closed(self) -> None:
+        """Return once every accepted connection has been closed by its client (event-driven)."""
+        await self._closed.wait()
+
+
+@contextlib.asynccontextmanager
+async def silent_listener(scheme: str = "https", host: str = "127.0.0.1") -> AsyncIterator[SilentListener]:
+    """A vendor that accepts connections and never answers: with https, the TLS handshake never completes."""
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=0)
+    port = listener.extra(SocketAttribute.local_port)  # noqa: S610 - anyio typed attributes, not Django
+    silent = SilentListener(f"{scheme}://{host}:{port}")
+    async with listener, anyio.create_task_group() as tasks:
+        tasks.start_soon(listener.serve, silent.handle)
+        try:
+            yield silent
+        finally:
+            tasks.cancel_scope.cancel()

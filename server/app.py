@@ -44,6 +44,7 @@ from collections_mcp.server.transport.auth import HideUngrantedTools, auth_setti
 from collections_mcp.server.transport.metrics import METRICS_PATH, metrics_endpoint, serving_metrics
 from collections_mcp.server.transport.probes import VendorProbes
 from collections_mcp.server.views import HideViewsFromPlainClients, views_extension
+from collections_mcp.tools.common.resilience import VendorBreakers
 from collections_mcp.tools.common.settings import VendorSettings
 from collections_mcp.tools.common.spec import AnySpec, Toolset
 
@@ -101,6 +102,11 @@ class CollectionsServer:
         # This server's metrics, in a registry of its own (served at /metrics: server/transport/metrics.py).
         self.metrics = ServerMetrics()
         self.metrics_url: str | None = None  # the separate metrics listener's URL while it runs
+        # One circuit breaker per vendor for this server: its calls and its readiness probes share them.
+        self.breakers = VendorBreakers(
+            failure_threshold=settings.breaker_failures, cooldown_seconds=settings.breaker_cooldown_seconds,
+            clock=config.clock,
+        )  # fmt: skip
         self.audit_log = SqliteAuditLog(audit_path(settings.state_dir), on_write=self.metrics.audit_written)
         self.idempotency = IdempotencyStore(
             idempotency_path(settings.state_dir), cross_process_wait=settings.idempotency_wait_seconds
@@ -114,7 +120,14 @@ class CollectionsServer:
                            for spec in self.on_demand.specs]  # fmt: skip
         self.needs_capture = any(spec.capture for _, spec in self.selected)
         self.page_base = self._mounted_page_base() if self.needs_capture else None
-        self.probes = VendorProbes(self.in_use)
+        self.probes = VendorProbes(self.in_use, breakers=self.breakers, clock=config.clock)
+        # Who may call over HTTP (None: no HTTP authentication configured); its connections close at shutdown.
+        self.token_verifier = token_verifier(config.settings)
+
+    @property
+    def state(self) -> ServerState | None:
+        """The running server's lifespan state: open clients, live conversations (None when not running)."""
+        return self.probes.state
 
     def _pipeline(self) -> PolicyPipeline:
         """Every stage, outermost first, in the order server/policy/__init__.py gives (and says why)."""
@@ -126,7 +139,7 @@ class CollectionsServer:
             audit,
             AuthorizationStage(),
             IdempotencyStage(self.idempotency, config.settings.idempotency_window_seconds, config.clock),
-            ComplianceStage(self.audit_log, contact_facts),
+            ComplianceStage(contact_facts),
             *config.extra_stages,
             CaptureStage(self.capture),
             ConfirmationStage(config.settings.confirm),
@@ -134,7 +147,7 @@ class CollectionsServer:
         availability = self.on_demand.refusal if self.on_demand is not None else None
         return PolicyPipeline(
             stages, rejection_listeners=[audit.on_rejected], drain=config.drain, availability=availability,
-            metrics=self.metrics,
+            metrics=self.metrics, deadline_seconds=config.settings.call_deadline_seconds, breakers=self.breakers,
         )  # fmt: skip
 
     def _mounted_page_base(self) -> str | None:
@@ -160,6 +173,8 @@ class CollectionsServer:
     async def lifespan(self, _: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         config = self.config
         async with AsyncExitStack() as stack:
+            if self.token_verifier is not None:  # its connections to the authorization server close at shutdown
+                stack.push_async_callback(self.token_verifier.aclose)
             clients: dict[str, Any] = {}
             for toolset in self.in_use:
                 clients[toolset.name] = await stack.enter_async_context(toolset.open_client(config.vendors[toolset.name]))
@@ -175,9 +190,14 @@ class CollectionsServer:
                 await stack.enter_async_context(self.capture.serving())
             # Entered last, exited first: conversations end before the clients and the page they use close.
             async with anyio.create_task_group() as background:
-                conversations = Conversations(background, idle_timeout=config.settings.conversation_idle_seconds)
+                conversations = Conversations(
+                    background, idle_timeout=config.settings.conversation_idle_seconds, drain=config.drain
+                )
                 state = ServerState(clients=clients, clock=config.clock, conversations=conversations, shared=shared)
-                self.metrics.watch(conversations=lambda: conversations.live, payment_pages=lambda: self.capture.open_pages)
+                self.metrics.watch(
+                    conversations=lambda: conversations.live, payment_pages=lambda: self.capture.open_pages,
+                    breakers=self.breakers,
+                )
                 self.probes.state = state
                 try:
                     yield state
@@ -193,7 +213,7 @@ class CollectionsServer:
     def mcp_server(self) -> MCPServer[ServerState]:
         settings = self.config.settings
         http_auth: dict[str, Any] = {}
-        verifier = token_verifier(settings)
+        verifier = self.token_verifier
         if verifier is not None:
             http_auth = {"token_verifier": verifier, "auth": auth_settings(settings.public_url, settings.oauth_issuer)}
         offered = {spec.name for _, spec in self.selected}

@@ -120,6 +120,23 @@ class ServerSettings(BaseSettings):
         gt=0,
         description="How long a call waits for an identical call still running in another server process.",
     )
+    call_deadline_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a tool call may spend on vendor work, logins and retries included (not the time a "
+        "person takes to answer). 30 suits a chat client; a voice deployment sets a few seconds, e.g. 6.",
+    )
+    breaker_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Transport failures or timeouts in a row after which a vendor's circuit breaker opens: calls to "
+        "that vendor then fail at once until a trial request gets through.",
+    )
+    breaker_cooldown_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds an open circuit breaker waits before it lets one trial request through to the vendor.",
+    )
 
     @field_validator("toolsets", mode="before")
     @classmethod

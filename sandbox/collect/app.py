@@ -23,7 +23,7 @@ returns the staged record without inserting, 0 inserts as given, 2-4 also fill t
 (creation date/time, originator); there is no refresh endpoint (none is documented).
 
 Test hooks on `app.state`: store, config, request_log (HTTP requests and websocket handshakes, the latter as
-GET /websocket or GET / with status 101 or 403), faults, latency (from `sandbox.http.instrument`),
+GET /websocket or GET / with status 101 or 403), faults, latency, in_flight (from `sandbox.http.instrument`),
 tokens (`expire_all()`), logins (count), websocket_messages, plan_faults (see `PlanFaults`), sockets (open
 websockets by id), activity (`wait_quiet()`: every socket closed and every plan ended; `outcomes` of the runs).
 """
@@ -336,6 +336,9 @@ def build_collect_app(
                 async with anyio.create_task_group() as watch:
                     watch.start_soon(_cancel_on_hang_up, request, plan_scope)
                     try:
+                        if plan_faults.withhold_start:
+                            plan_faults.withhold_start = False
+                            await anyio.sleep_forever()  # ended by the caller hanging up the POST
                         if job is not None:
                             await job.socket.send(job.envelope("start"))
                         await plan.run(run)

@@ -85,16 +85,20 @@ class PlanFaults:
     - `http_error_after_prompts = n`: after n answered prompts the plan fails on the server's side with
       HTTP 500 while the socket stays open (rolled back).
     - `value_prompt_without_buttons = True`: the next string or date prompt carries no "buttons".
+    - `withhold_start = True`: the next plan run accepts the runplan POST and then never starts: no `start`,
+      no prompt, no answer to the POST, until the caller hangs up (nothing is changed).
     """
 
     drop_socket_after_prompts: int | None = None
     silent_drop_after_prompts: int | None = None
     http_error_after_prompts: int | None = None
     value_prompt_without_buttons: bool = False
+    withhold_start: bool = False
 
     def clear(self) -> None:
         self.drop_socket_after_prompts = self.silent_drop_after_prompts = self.http_error_after_prompts = None
         self.value_prompt_without_buttons = False
+        self.withhold_start = False
 
 
 @dataclass

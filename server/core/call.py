@@ -46,6 +46,16 @@ class ServerState:
     shared: SharedState
 
 
+@dataclass(frozen=True)
+class Override:
+    """A person let the call through although a stage would have refused it: which stage, why, and what it
+    would have refused for. It goes into the call's one audit record."""
+
+    stage: str
+    reason: str
+    overridden: tuple[str, ...]
+
+
 @dataclass
 class ToolCall:
     """One call on its way through the pipeline; stages read it and may annotate it."""
@@ -63,6 +73,7 @@ class ToolCall:
     replayed: bool = False
     notes: list[str] = field(default_factory=list)
     context: ToolContext[Any] | None = None
+    override: Override | None = None
 
 
 Proceed = Callable[[], Awaitable[BaseModel]]

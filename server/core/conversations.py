@@ -45,6 +45,7 @@ from mcp.types import (
 )
 from mcp.types.version import is_version_at_least
 
+from collections_mcp.server.core.drain import Drain
 from collections_mcp.tools.common.human import Answer, Ask, HumanUnavailable, Progress, Question
 
 T = TypeVar("T")
@@ -170,15 +171,21 @@ class Conversation:
 class Conversations:
     """The registry of 2026-era conversations; lives in the MCP lifespan and its task group."""
 
-    def __init__(self, task_group: TaskGroup, *, idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, task_group: TaskGroup, *, idle_timeout: float = IDLE_TIMEOUT_SECONDS, drain: Drain | None = None
+    ) -> None:
         self._task_group = task_group
         self._live: dict[str, Conversation] = {}
         # Read at every wait, so it may be changed on a running registry.
         self.idle_timeout = idle_timeout
+        # Told when a conversation starts and ends: shutdown waits for conversations between rounds too.
+        self._drain = drain
 
     def start(self, run: Callable[[Ask, Progress], Awaitable[Any]], label: str) -> Conversation:
         conversation = Conversation(id=uuid.uuid4().hex, label=label, registry=self)
         self._live[conversation.id] = conversation
+        if self._drain is not None:
+            self._drain.conversation_started()
         self._task_group.start_soon(conversation.main, run)
         return conversation
 
@@ -186,7 +193,8 @@ class Conversations:
         return self._live.get(conversation_id)
 
     def forget(self, conversation_id: str) -> None:
-        self._live.pop(conversation_id, None)
+        if self._live.pop(conversation_id, None) is not None and self._drain is not None:
+            self._drain.conversation_ended()
 
     @property
     def live(self) -> int:

@@ -4,6 +4,10 @@ Stopping the HTTP listener at once (uvicorn's default) would strand a call that 
 person: the person's answer arrives as a new HTTP request. So on SIGTERM the server keeps serving,
 refuses *new* calls with a clear error, and stops once the running calls are done or the grace
 period is over (then the lifespan cancels what is left, and Collect! rolls those plans back).
+
+A running call is an open request, or a 2026-07-28 conversation between rounds: while the person considers
+a question no request of that call is open, yet the call is not done (server/core/conversations.py reports
+each conversation from its start until it is gone from the registry).
 """
 
 from __future__ import annotations
@@ -18,25 +22,44 @@ class ShuttingDown(Exception):
 class Drain:
     def __init__(self) -> None:
         self.draining = False
-        self.in_flight = 0
+        self.in_flight = 0  # open tool-call requests
+        self.conversations = 0  # live 2026-07-28 conversations (they may have no open request)
         self._idle = anyio.Event()
         self._idle.set()
+
+    @property
+    def idle(self) -> bool:
+        return self.in_flight == 0 and self.conversations == 0
+
+    def _busy(self) -> None:
+        if self._idle.is_set():
+            self._idle = anyio.Event()
+
+    def _settle(self) -> None:
+        if self.idle:
+            self._idle.set()
 
     def enter(self, *, continuation: bool) -> None:
         """Count a call in; a new call (not the continuation of a running one) is refused while draining."""
         if self.draining and not continuation:
             raise ShuttingDown("this server is shutting down and takes no new calls; retry on another instance")
-        if self.in_flight == 0:
-            self._idle = anyio.Event()
+        self._busy()
         self.in_flight += 1
 
     def leave(self) -> None:
         self.in_flight -= 1
-        if self.in_flight == 0:
-            self._idle.set()
+        self._settle()
+
+    def conversation_started(self) -> None:
+        self._busy()
+        self.conversations += 1
+
+    def conversation_ended(self) -> None:
+        self.conversations -= 1
+        self._settle()
 
     async def wait_idle(self, grace_seconds: float) -> bool:
-        """True when every running call finished within the grace period."""
+        """True when every running call (and conversation) finished within the grace period."""
         self.draining = True
         with anyio.move_on_after(grace_seconds):
             await self._idle.wait()

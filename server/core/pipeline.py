@@ -41,7 +41,7 @@ from collections_mcp.server.core.caller import caller_of
 from collections_mcp.server.core.conversations import InputRequired, McpHumanChannel
 from collections_mcp.server.core.drain import Drain, ShuttingDown
 from collections_mcp.server.core.redaction import scrub, scrub_text
-from collections_mcp.server.core.schemas import properties_of
+from collections_mcp.server.core.schemas import literal_type_problems, properties_of
 from collections_mcp.server.telemetry.metrics import ServerMetrics
 from collections_mcp.server.telemetry.tracing import (
     CALL_ID,
@@ -55,19 +55,23 @@ from collections_mcp.server.telemetry.tracing import (
 )
 from collections_mcp.tools.common.errors import InvalidArgument, VendorError
 from collections_mcp.tools.common.http import observing_vendor_requests
-from collections_mcp.tools.common.human import NOBODY, Ask, HumanUnavailable, Person, Progress
+from collections_mcp.tools.common.human import NOBODY, Answer, Ask, HumanUnavailable, Person, Progress, Question
+from collections_mcp.tools.common.resilience import CallDeadline, VendorBreakers, call_deadline, using_breakers
 from collections_mcp.tools.common.spec import AnySpec, Effect, ProgressReporter, ToolContext
 
 log = logging.getLogger("collections_mcp.calls")
 
 
-def describe_validation_error(spec: AnySpec, exc: ValidationError) -> str:
-    """Turn pydantic's report into what was wrong and what is expected, field by field (values not echoed)."""
+def validation_problems(spec: AnySpec, exc: ValidationError, *, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Pydantic's report as what was wrong and what is expected, one line per field (values not echoed);
+    arguments in `skip` were reported already."""
     properties = properties_of(spec.input_model)
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
         location = ".".join(str(part) for part in error["loc"]) or "arguments"
         top = str(error["loc"][0]) if error["loc"] else ""
+        if top in skip:
+            continue
         if error["type"] == "extra_forbidden":
             accepted = ", ".join(properties) or "none"
             lines.append(f"- {location}: unknown argument (accepted: {accepted})")
@@ -77,7 +81,15 @@ def describe_validation_error(spec: AnySpec, exc: ValidationError) -> str:
             message = "required"
         expected = properties.get(top, {}).get("description")
         lines.append(f"- {location}: {message}" + (f" (expected: {expected})" if expected else ""))
-    return invalid_arguments(spec.name, *lines)
+    return lines
+
+
+class ArgumentProblems(ValueError):
+    """The arguments do not fit the tool: one line per problem, each naming its argument."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
 
 
 def _pre_parse(spec: AnySpec, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -97,14 +109,24 @@ def _pre_parse(spec: AnySpec, arguments: dict[str, Any]) -> dict[str, Any]:
 
 def validate_arguments(spec: AnySpec, raw: dict[str, Any]) -> tuple[BaseModel, str | None]:
     """The one validation of a call's raw arguments: the tool's input model (the published schema is a lean
-    description of it and never used to validate), and for changing tools the optional idempotency key.
-    Raises `ValidationError` or `InvalidArgument`."""
-    arguments = dict(raw)
-    idempotency_key = arguments.pop(IDEMPOTENCY_ARGUMENT, None) if spec.effect != Effect.READ else None
-    validated = spec.input_model.model_validate(_pre_parse(spec, arguments))
+    description of it and never used to validate) and, for changing tools, the optional idempotency key.
+    Returns (arguments, idempotency key), or raises `ArgumentProblems` listing every problem at once (each naming
+    its argument): JSON types the published schema does not allow (a boolean or a number is never read as
+    something else), what pydantic finds, and a bad idempotency key."""
+    given = dict(raw)
+    idempotency_key = given.pop(IDEMPOTENCY_ARGUMENT, None) if spec.effect != Effect.READ else None
+    prepared = _pre_parse(spec, given)
+    lines, mistyped = literal_type_problems(properties_of(spec.input_model), prepared)
+    arguments: BaseModel | None = None
+    try:
+        arguments = spec.input_model.model_validate(prepared)
+    except ValidationError as exc:
+        lines += validation_problems(spec, exc, skip=mistyped)
     if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 200):
-        raise InvalidArgument("idempotency_key must be a non-empty string of at most 200 characters")
-    return validated, idempotency_key
+        lines.append(f"- {IDEMPOTENCY_ARGUMENT}: must be a non-empty string of at most 200 characters")
+    if lines or arguments is None:
+        raise ArgumentProblems(lines)
+    return arguments, idempotency_key
 
 
 # (spec, toolset, call id, client, session, reason, outcome): a call refused before any stage ran.
@@ -119,6 +141,9 @@ class PolicyPipeline:
         drain: Drain | None = None,
         availability: Callable[[str], str | None] | None = None,
         metrics: ServerMetrics | None = None,
+        *,
+        deadline_seconds: float | None = None,
+        breakers: VendorBreakers | None = None,
     ) -> None:
         self.stages = list(stages)
         self.drain = drain or Drain()
@@ -128,6 +153,10 @@ class PolicyPipeline:
         self.rejection_listeners = list(rejection_listeners)
         # Calls that reach the stages are counted by the call log stage; those refused before, here.
         self.metrics = metrics
+        # Each call's vendor work (not its waits for a person) is bounded by this (tools/common/resilience.py).
+        self.deadline_seconds = deadline_seconds
+        # The server's circuit breaker per vendor, for every vendor request a call makes.
+        self.breakers = breakers
 
     async def run(
         self, spec: AnySpec, toolset: str, raw: dict[str, Any], ctx: Context[ServerState, Any]
@@ -168,10 +197,8 @@ class PolicyPipeline:
             raise ToolError(unavailable)
         try:
             arguments, idempotency_key = validate_arguments(spec, raw)
-        except (ValidationError, InvalidArgument) as exc:
-            reason = (describe_validation_error(spec, exc) if isinstance(exc, ValidationError)
-                      else invalid_arguments(spec.name, f"- {exc}"))  # fmt: skip
-            reason = scrub_text(reason)
+        except ArgumentProblems as exc:
+            reason = scrub_text(invalid_arguments(spec.name, *exc.lines))
             await self._rejected(spec, toolset, ctx, call_id, reason, "invalid_arguments")
             raise ToolError(reason) from None
 
@@ -183,20 +210,23 @@ class PolicyPipeline:
         )  # fmt: skip
 
         async def chain(ask: Ask, progress: Progress) -> tuple[BaseModel, ToolCall]:
-            call.context = ToolContext(
-                client=state.clients.get(toolset),  # None for the server's own tools (toolsets on demand)
-                report_progress=_progress_reporter(progress),
-                now=state.clock,
-                person=Person(ask=ask, can_ask=channel.available(), can_open_urls=channel.opens_urls()),
-                clients=state.clients,
-                shared=state.shared,
-            )
-            proceed: Proceed = lambda: self._invoke(call)  # noqa: E731 - the innermost step of the chain
-            traced = recording()  # decided once per call: with tracing off no stage pays for a span
-            for stage in reversed(self.stages):
-                proceed = _bind(stage, call, proceed, traced=traced and stage_works_on(stage, call))
-            # On 2026 rounds this runs once in the background; the call it annotated travels with the result.
-            return await proceed(), call
+            # Opened here, where the stages run (on 2026 rounds: once, in the conversation's own task).
+            with call_deadline(self.deadline_seconds) as deadline, using_breakers(self.breakers):
+                person = Person(ask=_pausing(ask, deadline), can_ask=channel.available(), can_open_urls=channel.opens_urls())
+                call.context = ToolContext(
+                    client=state.clients.get(toolset),  # None for the server's own tools (toolsets on demand)
+                    report_progress=_progress_reporter(progress),
+                    now=state.clock,
+                    person=person,
+                    clients=state.clients,
+                    shared=state.shared,
+                )
+                proceed: Proceed = lambda: self._invoke(call)  # noqa: E731 - the innermost step of the chain
+                traced = recording()  # decided once per call: with tracing off no stage pays for a span
+                for stage in reversed(self.stages):
+                    proceed = _bind(stage, call, proceed, traced=traced and stage_works_on(stage, call))
+                # On 2026 rounds this runs once in the background; the call it annotated travels with the result.
+                return await proceed(), call
 
         annotate_call({TOOL: spec.name, TOOLSET: toolset, EFFECT: str(spec.effect)})
         try:
@@ -225,6 +255,18 @@ class PolicyPipeline:
         if not isinstance(result, spec.output_model):
             raise TypeError(f"{spec.name} returned {type(result).__name__}, not {spec.output_model.__name__}")
         return cast(BaseModel, result)
+
+
+def _pausing(ask: Ask, deadline: CallDeadline | None) -> Ask:
+    """Waiting for a person is not vendor work: the call's deadline stands still while they are asked."""
+    if deadline is None:
+        return ask
+
+    async def paused_ask(question: Question) -> Answer:
+        with deadline.paused():
+            return await ask(question)
+
+    return paused_ask
 
 
 def _may_ask_a_person(spec: AnySpec) -> bool:

@@ -336,7 +336,8 @@ async def _print_audit(
         (
             record.time.strftime("%Y-%m-%d %H:%M:%SZ"),
             record.tool,
-            record.outcome + (" (replayed)" if record.replayed else ""),
+            record.outcome + (" (replayed)" if record.replayed else "")
+            + (f" (overridden by a person: {record.override.get('reason', '')})" if record.override else ""),
             record.client_name or "-",
             f"{record.duration_ms:.1f} ms",
         )

@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 from collections_mcp.server.core.catalog import installed_catalog
+from collections_mcp.server.core.redaction import has_url_credentials
 from collections_mcp.server.settings import ServerSettings, plan_vendors
 from collections_mcp.tools.common.settings import VendorSettings
 
@@ -36,8 +37,10 @@ TOKEN_PLACEHOLDER = "<token>"
 
 # Server settings worth carrying into a client's launch environment. An allowlist, not "every
 # COLLECTIONS_MCP_* that is set": HTTP tokens and OAuth client secrets live under the same prefix.
-_SERVER_FIELDS = ("sandbox", "read_only", "toolsets", "state_dir", "log_level", "confirm", "idempotency_window_seconds",
-                  "metrics_address")
+_SERVER_FIELDS = (
+    "sandbox", "read_only", "toolsets", "state_dir", "log_level", "confirm", "idempotency_window_seconds",
+    "call_deadline_seconds", "breaker_failures", "breaker_cooldown_seconds", "metrics_address",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,8 @@ def launch_env(settings: ServerSettings, vendor_settings: dict[str, VendorSettin
                 continue
             vendor = loaded[name]
         for variable, value in _explicit(vendor):
-            if variable.secret or isinstance(value, SecretStr):
+            # A URL with user:password@ in it is as secret as a password field: never printed, even in part.
+            if variable.secret or isinstance(value, SecretStr) or (isinstance(value, str) and has_url_credentials(value)):
                 values[variable.name] = secret_placeholder(variable.name)
                 secrets.append(variable.name)
             else:

@@ -5,7 +5,11 @@ uses, so login, base URL, TLS and database header are all exercised). In sandbox
 started and checked the same way. Nothing is written at any vendor, and no secret is printed: reasons are
 vendor messages with every configured secret value blanked and the usual SSN/card scrub applied.
 
-The reads are each toolset's `probe`, the same ones `/readyz` runs on the server's open clients.
+The reads are each toolset's `probe`, the same ones `/readyz` runs on the server's open clients, under the same
+call deadline (COLLECTIONS_MCP_CALL_DEADLINE_SECONDS) and through circuit breakers with the server's settings:
+each line ends with the breaker state the check left behind (a vendor that failed as many times in a row as
+COLLECTIONS_MCP_BREAKER_FAILURES shows it open, as a server's would be). A running server's own breakers are
+in its /readyz, for a caller with a token.
 """
 
 from __future__ import annotations
@@ -14,17 +18,22 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
 from collections_mcp.server.core.catalog import installed_catalog
-from collections_mcp.server.core.redaction import scrub_text
+from collections_mcp.server.core.redaction import display_url, scrub_text
 from collections_mcp.server.settings import ConfigError, ServerSettings, plan_vendors, unparsable_setting
 from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from collections_mcp.tools.common.http import READ_ATTEMPTS
+from collections_mcp.tools.common.resilience import (
+    BreakerSnapshot,
+    BreakerState,
+    VendorBreakers,
+    call_deadline,
+    using_breakers,
+)
 from collections_mcp.tools.common.settings import VendorSettings
 
 
@@ -35,6 +44,7 @@ class Check:
     detail: str
     target: str = ""
     seconds: float | None = None
+    breakers: str = ""
 
 
 async def probe(name: str, client: Any) -> str:
@@ -67,14 +77,7 @@ def _safe(text: str, secrets: list[str]) -> str:
 
 def _target(settings: VendorSettings) -> str:
     """The base URL without credentials, query or fragment (a URL may carry user:password@)."""
-    if not settings.base_url:
-        return ""
-    parts = urlsplit(settings.base_url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return display_url(settings.base_url) if settings.base_url else ""
 
 
 def _reason(exc: BaseException) -> str:
@@ -89,14 +92,32 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def check_vendor(name: str, settings: VendorSettings) -> Check:
+def describe_breakers(snapshots: dict[str, BreakerSnapshot]) -> str:
+    """'breaker Scollect: closed' or 'breaker Scollect: open since ..., next trial at ...', one per vendor."""
+    parts = []
+    for snapshot in snapshots.values():
+        text = f"breaker {snapshot.vendor}: {snapshot.state.value.replace('_', '-')}"
+        if snapshot.state is BreakerState.CLOSED and snapshot.consecutive_failures:
+            text += f" ({snapshot.consecutive_failures} failure(s) in a row)"
+        if snapshot.unreachable_since is not None and snapshot.state is not BreakerState.CLOSED:
+            text += f" since {snapshot.unreachable_since:%Y-%m-%dT%H:%M:%SZ}"
+        if snapshot.next_trial is not None and snapshot.state is BreakerState.OPEN:
+            text += f", next trial at {snapshot.next_trial:%Y-%m-%dT%H:%M:%SZ}"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+async def check_vendor(name: str, settings: VendorSettings, server: ServerSettings) -> Check:
     toolset = installed_catalog().by_name[name]
     secrets = _secrets(settings)
     started = time.perf_counter()
-    # Reads retry on connection errors, so the worst case is a few timeouts; never hang past that.
-    limit = settings.timeout_seconds * (READ_ATTEMPTS + 1) + 5
+    deadline = server.call_deadline_seconds
+    breakers = VendorBreakers(failure_threshold=server.breaker_failures, cooldown_seconds=server.breaker_cooldown_seconds)
+    # The deadline bounds the probe's vendor work as it bounds a tool call's; the scope is a backstop for the rest
+    # (opening the client).
+    limit = deadline + 5
     try:
-        with anyio.fail_after(limit):
+        with anyio.fail_after(limit), call_deadline(deadline), using_breakers(breakers):
             async with toolset.open_client(settings) as client:
                 detail = await probe(name, client)
         ok = True
@@ -104,7 +125,8 @@ async def check_vendor(name: str, settings: VendorSettings) -> Check:
         ok, detail = False, f"no answer within {limit:.0f} s"
     except Exception as exc:  # every failure is a report line, not a crash: the next vendor still gets checked
         ok, detail = False, _reason(exc)
-    return Check(toolset.title, ok, _safe(detail, secrets), _target(settings), time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return Check(toolset.title, ok, _safe(detail, secrets), _target(settings), seconds, describe_breakers(breakers.snapshot()))
 
 
 async def check_all(settings: ServerSettings) -> tuple[str, list[Check]]:
@@ -118,7 +140,7 @@ async def check_all(settings: ServerSettings) -> tuple[str, list[Check]]:
         results: dict[str, Check] = {}
 
         async def run(name: str) -> None:
-            results[name] = await check_vendor(name, config.vendors[name])
+            results[name] = await check_vendor(name, config.vendors[name], settings)
 
         async with anyio.create_task_group() as group:
             for name in names:
@@ -131,7 +153,8 @@ def _line(check: Check) -> str:
     status = "OK  " if check.ok else "FAIL"
     timing = f" ({check.seconds:.2f} s)" if check.seconds is not None else ""
     target = f"  {check.target}" if check.target else ""
-    return f"{status}  {check.name}{target}: {check.detail}{timing}"
+    breakers = f" [{check.breakers}]" if check.breakers else ""
+    return f"{status}  {check.name}{target}: {check.detail}{breakers}{timing}"
 
 
 def _settings_problem(exc: ValidationError) -> str:

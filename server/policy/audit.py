@@ -90,12 +90,20 @@ def _outcome(failure: BaseException | None, result: BaseModel | None) -> str:
     return str(classify()) if callable(classify) else outcome_of(failure)
 
 
+def _override_of(call: ToolCall) -> dict[str, Any] | None:
+    if call.override is None:
+        return None
+    overridden = [_clean_error(line) or "" for line in call.override.overridden]
+    return {"stage": call.override.stage, "reason": _clean_error(call.override.reason) or "", "overridden": overridden}
+
+
 def call_record(call: ToolCall, *, at: datetime, outcome: str, error: str | None = None, **extra: Any) -> AuditRecord:
-    """The record of a call that reached the stages: who, which tool, its redacted arguments, how it ended."""
+    """The record of a call that reached the stages: who, which tool, its redacted arguments, how it ended, and
+    a person's override of a stage that would have refused it (with the reason they gave)."""
     return AuditRecord(
         time=at, call_id=call.call_id, session_id=call.session_id, client_name=call.client_name,
         tool=call.spec.name, toolset=call.toolset, effect=str(call.spec.effect), arguments=_arguments_of(call),
-        outcome=outcome, error=_clean_error(error), replayed=call.replayed, **extra,
+        outcome=outcome, error=_clean_error(error), replayed=call.replayed, override=_override_of(call), **extra,
     )  # fmt: skip
 
 

@@ -4,7 +4,8 @@ The rules themselves (Regulation F call frequency and convenient hours, permissi
 `tools/common/contact_rules.py`, shared with the tools that check contact on request. The facts they judge come
 from the contact tool's own toolset (its `contact_facts` provider reads them through its client). This stage
 gathers the facts for every account the tool would reach, refuses the call with every blocking reason, and
-lets a person override only by confirming explicitly, with a stated reason; the override is audited.
+lets a person override only by confirming explicitly, with a stated reason; the override and its reason go into
+the call's one audit record (written by the audit stage, whatever the vendor then answers).
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
-from collections_mcp.server.core.call import Proceed, Refused, ToolCall
-from collections_mcp.server.core.redaction import scrub_text
-from collections_mcp.server.policy.audit import append_safely, call_record
-from collections_mcp.server.state.audit_log import AuditLog
+from collections_mcp.server.core.call import Override, Proceed, Refused, ToolCall
 from collections_mcp.tools.common.contact_rules import ContactVerdict, evaluate
 from collections_mcp.tools.common.human import Question
 from collections_mcp.tools.common.spec import ContactFactsProvider
@@ -45,8 +43,7 @@ class ComplianceStage:
 
     name = "compliance"
 
-    def __init__(self, audit: AuditLog, providers: Mapping[str, ContactFactsProvider]) -> None:
-        self.audit = audit
+    def __init__(self, providers: Mapping[str, ContactFactsProvider]) -> None:
         self.providers = dict(providers)
 
     def works_on(self, call: ToolCall) -> bool:
@@ -81,7 +78,7 @@ class ComplianceStage:
         reason = str(answer.content.get("reason") or "").strip()
         if not (answer.accepted and answer.content.get("override") is True and len(reason) >= 10):
             raise Refused("compliance", f"this {request.channel} would break contact rules; nothing was sent:\n{summary}")
-        override = call_record(call, at=now, outcome="compliance_override", error=summary)
-        await append_safely(self.audit, override.model_copy(update={"arguments": {"override_reason": scrub_text(reason)}}))
+        # Recorded in the call's own audit record by the audit stage (whatever the vendor then answers).
+        call.override = Override(stage="compliance", reason=reason, overridden=tuple(blocking))
         call.notes.append(f"Contact rules overridden by a person ({reason}); the override is in the audit log.")
         return await proceed()

@@ -3,10 +3,13 @@
 Agents retry (timeouts, lost responses, a confused model). For tools whose effect is write, contact, money or
 destructive, `IdempotencyStage` derives a key from the tool name, the validated arguments (canonical JSON)
 and the optional `idempotency_key` argument, and the idempotency store (server/state/) runs the vendor call
-behind a key once per window. A call that fails (vendor error, refusal by a later stage, an unanswered round,
-cancellation, internal error) stores nothing, so a retry runs again. Results are stored as the JSON the client
-saw (masked by type, then scrubbed); a refusal by this stage (`IdempotencyBusy`, or a stored result that no
-longer validates) is a `Refused("idempotency", ...)`.
+behind a key once per window. Only an outcome that changed something at the vendor is stored and replayed: a
+call that fails (vendor error, refusal by a later stage such as a declined confirmation, an unanswered round,
+cancellation, internal error) stores nothing, and neither does a result that says it changed nothing
+(`changed_vendor_state()` false: a Collect! plan cancelled at a prompt and rolled back), so a retry runs again
+and asks the person again. Results are stored as the JSON the client saw (masked by type, then scrubbed); a
+refusal by this stage (`IdempotencyBusy`, or a stored result that no longer validates) is a
+`Refused("idempotency", ...)`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,15 @@ from collections_mcp.tools.common.spec import Effect
 log = logging.getLogger("collections_mcp.idempotency")
 
 GUARDED_EFFECTS = frozenset({Effect.WRITE, Effect.CONTACT, Effect.MONEY, Effect.DESTRUCTIVE})
+
+
+class _NothingChanged(Exception):
+    """The call ran and its result says nothing changed at the vendor: returned, never stored."""
+
+
+def _changed_vendor_state(result: BaseModel) -> bool:
+    declared = getattr(result, "changed_vendor_state", None)
+    return bool(declared()) if callable(declared) else True
 
 
 def _sensitive_values(value: Any) -> list[str]:
@@ -80,10 +92,15 @@ class IdempotencyStage:
         async def produce() -> str:
             result = await proceed()
             produced.append(result)
+            if not _changed_vendor_state(result):
+                raise _NothingChanged  # the store keeps nothing for a failed produce: identical retries run again
             # Scrubbed like every result a client sees, so the state file holds nothing the client did not see.
             return json.dumps(scrub(result.model_dump(mode="json")), separators=(",", ":"), ensure_ascii=False)
 
-        stored, replayed, first = await self.store.run(key, self.window, produce, now=self.clock())
+        try:
+            stored, replayed, first = await self.store.run(key, self.window, produce, now=self.clock())
+        except _NothingChanged:
+            return produced[0]
         if not replayed:
             return produced[0]
         call.replayed = True

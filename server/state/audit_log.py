@@ -47,6 +47,8 @@ class AuditRecord(BaseModel):
     error: str | None = None
     duration_ms: float = 0.0
     replayed: bool = False
+    # A person let the call through a stage that would have refused it: {"stage", "reason", "overridden"}.
+    override: dict[str, Any] | None = None
 
 
 class AuditLog(Protocol):
@@ -78,7 +80,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
     vendor_status INTEGER,
     error TEXT,
     duration_ms REAL NOT NULL,
-    replayed INTEGER NOT NULL
+    replayed INTEGER NOT NULL,
+    override TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log (time);
 CREATE INDEX IF NOT EXISTS audit_log_tool_time ON audit_log (tool, time);
@@ -94,7 +97,7 @@ END;
 
 _COLUMNS = (
     "time, call_id, session_id, client_name, tool, toolset, effect, arguments, outcome, vendor_status, error, "
-    "duration_ms, replayed"
+    "duration_ms, replayed, override"
 )
 
 
@@ -112,6 +115,14 @@ class SqliteAuditLog:
         self._lock = threading.Lock()
         self._db = open_sqlite(self.path, synchronous="FULL", schema=_SCHEMA)
         self._synchronous_full = True
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """A log written before a column existed gets it (empty for the old records; nothing is rewritten)."""
+        with self._lock:
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(audit_log)")}
+            if "override" not in present:
+                self._db.execute("ALTER TABLE audit_log ADD COLUMN override TEXT")
 
     def _insert(self, row: tuple[Any, ...], *, fsync: bool) -> None:
         """In WAL mode a committed record survives a crash of this process either way; `fsync` (FULL) also
@@ -121,7 +132,7 @@ class SqliteAuditLog:
             if fsync != self._synchronous_full:
                 self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
                 self._synchronous_full = fsync
-            self._db.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)  # noqa: S608
+            self._db.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)  # noqa: S608
 
     async def append(self, record: AuditRecord) -> None:
         row = (
@@ -138,6 +149,7 @@ class SqliteAuditLog:
             record.error,
             record.duration_ms,
             int(record.replayed),
+            None if record.override is None else json.dumps(record.override, separators=(",", ":"), ensure_ascii=False),
         )
         fsync = record.effect != "read" or record.outcome != "ok"
         started = time.perf_counter()
@@ -177,6 +189,7 @@ class SqliteAuditLog:
                 error=row[10],
                 duration_ms=row[11],
                 replayed=bool(row[12]),
+                override=json.loads(row[13]) if row[13] else None,
             )
             for row in rows
         ]

@@ -16,7 +16,6 @@ argument value, so nothing a debtor said or typed can reach a scrape.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from enum import StrEnum
 from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -24,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from collections_mcp.tools.common.http import VendorFailure
+from collections_mcp.tools.common.resilience import BreakerState
 
 # A phone call waits on every tool call: the low buckets matter; calls that ask a person run for minutes.
 CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -31,14 +31,7 @@ VENDOR_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 AUDIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
-class BreakerState(StrEnum):
-    """A vendor circuit breaker's state, exported as 0 (closed), 1 (half open: one trial request) or 2 (open)."""
-
-    CLOSED = "closed"
-    HALF_OPEN = "half_open"
-    OPEN = "open"
-
-
+# A vendor circuit breaker's state (tools/common/resilience.py), exported as 0 closed, 1 half open, 2 open.
 BREAKER_GAUGE_VALUE = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from typing import Any
 
@@ -24,8 +25,21 @@ from collections_mcp.server.core.caller import granted_effects
 from collections_mcp.server.core.registry import EFFECT_META
 from collections_mcp.tools.common.spec import Effect
 
+log = logging.getLogger("collections_mcp.auth")
 
-class StaticTokenVerifier(TokenVerifier):
+
+class ClosableTokenVerifier(TokenVerifier):
+    """A `TokenVerifier` that may hold connections (introspection): the server closes it at shutdown."""
+
+    @property
+    def closed(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None
+
+
+class StaticTokenVerifier(ClosableTokenVerifier):
     """Checks bearer tokens against configured grants. Only SHA-256 digests are kept in memory, and every
     grant is compared in constant time (no early exit that would reveal which one nearly matched)."""
 
@@ -70,11 +84,14 @@ class HideUngrantedTools:
 OAUTH_SCOPE_PREFIX = "collections:"
 
 
-class IntrospectionTokenVerifier(TokenVerifier):
+class IntrospectionTokenVerifier(ClosableTokenVerifier):
     """OAuth 2.0 token introspection (RFC 7662) against the agency's authorization server.
 
     Scopes `collections:<effect>` (or `collections:*`) grant tool effects, like static tokens' `effects`.
-    Answers are cached for a short time by token digest, so a burst of calls costs one introspection.
+    Definite answers (HTTP 200 with a boolean `active`) are cached for a short time by token digest, so a
+    burst of calls costs one introspection. An outage (no connection, a timeout, any other status, a body that
+    is no such answer) lets that request in as nobody and is not cached: the next request asks again, so a
+    blip of the authorization server does not lock every client out for the cache's lifetime.
     """
 
     def __init__(self, introspection_url: str, client_id: str, client_secret: SecretStr, cache_seconds: float = 30.0) -> None:
@@ -84,29 +101,50 @@ class IntrospectionTokenVerifier(TokenVerifier):
         self._cache: dict[bytes, tuple[float, AccessToken | None]] = {}
         self._http: httpx.AsyncClient | None = None
 
+    @property
+    def closed(self) -> bool:
+        return self._http is None or self._http.is_closed
+
+    async def aclose(self) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
+
     async def verify_token(self, token: str) -> AccessToken | None:
         key = hashlib.sha256(token.encode()).digest()
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        verdict = await self._introspect(token)
+        try:
+            verdict = await self._introspect(token)
+        except _Outage as exc:
+            log.warning("token introspection failed (%s); the request is refused and the answer not cached", exc)
+            return None  # fail closed: an authorization server that cannot answer lets nobody in
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[key] = (now + self.cache_seconds, verdict)
         return verdict
 
     async def _introspect(self, token: str) -> AccessToken | None:
+        """The authorization server's definite verdict; raises `_Outage` when it gave none."""
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         try:
             response = await self._http.post(
                 self.introspection_url, data={"token": token, "token_type_hint": "access_token"}, auth=self._auth
             )
-            claims = response.json() if response.status_code == 200 else {}
-        except (httpx.HTTPError, ValueError):
-            return None  # fail closed: an unreachable authorization server lets nobody in
-        if not isinstance(claims, dict) or claims.get("active") is not True:
+        except httpx.HTTPError as exc:
+            raise _Outage(type(exc).__name__) from None
+        if response.status_code != 200:
+            raise _Outage(f"HTTP {response.status_code}")
+        try:
+            claims = response.json()
+        except ValueError:
+            raise _Outage("a body that is not JSON") from None
+        if not isinstance(claims, dict) or not isinstance(claims.get("active"), bool):
+            raise _Outage("an answer without a boolean 'active'")
+        if claims["active"] is not True:
             return None
         expires = claims.get("exp")
         if isinstance(expires, int | float) and expires < time.time():
@@ -126,11 +164,23 @@ class IntrospectionTokenVerifier(TokenVerifier):
 EFFECTS = frozenset(effect.value for effect in Effect)
 
 
-class TokenSources(TokenVerifier):
+class _Outage(Exception):
+    """The authorization server gave no definite answer about a token."""
+
+
+class TokenSources(ClosableTokenVerifier):
     """Static tokens first, then introspection: the first source that knows the token decides."""
 
-    def __init__(self, sources: list[TokenVerifier]) -> None:
+    def __init__(self, sources: list[ClosableTokenVerifier]) -> None:
         self.sources = sources
+
+    @property
+    def closed(self) -> bool:
+        return all(source.closed for source in self.sources)
+
+    async def aclose(self) -> None:
+        for source in self.sources:
+            await source.aclose()
 
     async def verify_token(self, token: str) -> AccessToken | None:
         for source in self.sources:
@@ -140,9 +190,9 @@ class TokenSources(TokenVerifier):
         return None
 
 
-def token_verifier(settings: Any) -> TokenVerifier | None:
+def token_verifier(settings: Any) -> ClosableTokenVerifier | None:
     """The verifier for these settings, or None when HTTP authentication is not configured."""
-    sources: list[TokenVerifier] = []
+    sources: list[ClosableTokenVerifier] = []
     if settings.http_tokens:
         sources.append(StaticTokenVerifier(settings.http_tokens))
     if settings.oauth_introspection_url:

@@ -48,7 +48,9 @@ class GracefulServer(uvicorn.Server):
 
     def _on_signal(self, received: signal.Signals) -> None:
         if self._draining is None:
-            announce(f"collections-mcp: {received.name}: draining ({self.drain.in_flight} call(s) running)")
+            drain = self.drain
+            announce(f"collections-mcp: {received.name}: draining ({drain.in_flight} call(s) running, "
+                     f"{drain.conversations} waiting for a person's next answer)")  # fmt: skip
             self._draining = asyncio.get_running_loop().create_task(self._drain_then_exit())
         else:
             self.handle_exit(received, None)

@@ -261,9 +261,27 @@ async def create_refused(client: ProcuriosClient, given: dict[str, Any]) -> str:
     return str(caught.value)
 
 
+async def test_arguments_that_break_the_published_schema_never_reach_procurios(
+    client: ProcuriosClient, sim: Simulator
+) -> None:
+    """Not even for the type's schema: the arguments' own problems are reported without a request, and the type's
+    checks follow once they fit."""
+    given = SEED_ARGUMENTS | {"type": "ContactMomentVisit", "sender_id": "1516", "filenumber": "R1000"}
+    message = await create_refused(client, given)
+    assert message.startswith("the contact moment does not match its arguments, so nothing was sent to Procurios (2 problems):")
+    assert "- sender_id: Input should be a valid integer" in message and "- filenumber: unknown argument" in message
+    assert "Once they are fixed, the ContactMomentVisit schema is checked too." in message
+    assert sim.requests == []
+    fixed = await create_refused(client, SEED_ARGUMENTS | {"type": "ContactMomentVisit"})
+    assert "- fields.location: required by the schema" in fixed
+    assert [request.path for request in sim.requests] == [f"{BASE}/type/ContactMomentVisit/schema"]
+
+
 async def test_the_arguments_and_the_schema_are_checked_together(client: ProcuriosClient, sim: Simulator) -> None:
     """Problems with the common arguments (strict types, unknown names) and with the type's own fields come in
-    one error; before, the first pydantic failure hid the schema's findings."""
+    one error when the type's schema is known already (procurios_get_contact_moment_schema, or an earlier create,
+    cached it); before, the first pydantic failure hid the schema's findings."""
+    await client.schema("ContactMomentVisit", START)
     given = {
         "type": "ContactMomentVisit",
         "subject": 12,
@@ -304,9 +322,9 @@ async def test_digit_strings_are_not_coerced_to_integers(client: ProcuriosClient
     message = await create_refused(client, given)
     assert "(3 problems)" in message
     for line in (
-        "- sender_id: must be of type integer",
-        "- recipients[0]: must be of type integer",
-        "- action_code: must be of type integer",
+        "- sender_id: Input should be a valid integer",
+        "- recipients[0]: Input should be a valid integer",
+        "- action_code: Input should be a valid integer",
     ):
         assert line in message
     assert sim.posts() == []
@@ -326,9 +344,11 @@ async def test_without_a_valid_type_the_arguments_are_still_all_checked(client: 
     ):
         assert line in message
     assert sim.requests == []  # no type, no schema to fetch
-    unknown = await create_refused(client, {"type": "ContactMomentFax", "subject": 7, "sender_id": 1, "recipients": [1]})
-    assert "- type: Procurios has no contact moment type ContactMomentFax" in unknown
-    assert "- subject: Input should be a valid string" in unknown and "(2 problems)" in unknown
+    bad_subject = await create_refused(client, {"type": "ContactMomentFax", "subject": 7, "sender_id": 1, "recipients": [1]})
+    assert "- subject: Input should be a valid string" in bad_subject and "(1 problem)" in bad_subject
+    assert sim.requests == []  # the arguments break the published schema: the type is not even looked up
+    unknown = await create_refused(client, {"type": "ContactMomentFax", "subject": "x", "sender_id": 1, "recipients": [1]})
+    assert "- type: Procurios has no contact moment type ContactMomentFax" in unknown and "(1 problem)" in unknown
     assert sim.posts() == []
 
 

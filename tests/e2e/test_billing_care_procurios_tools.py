@@ -338,7 +338,9 @@ async def test_schema_violations_are_one_error_and_no_post(mcp: Client, vendors:
 
 
 async def test_argument_and_schema_problems_are_one_error_and_no_post(mcp: Client, vendors: Vendors) -> None:
-    """Bad common arguments no longer hide the schema's findings (and "1516" is not coerced to 1516)."""
+    """Bad common arguments no longer hide the schema's findings (and "1516" is not coerced to 1516), once the
+    type's schema is known (the agent read it first, as the tool description asks)."""
+    await mcp.call_tool("procurios_get_contact_moment_schema", {"type": "ContactMomentEmail"})
     message = await failed(
         mcp,
         "procurios_create_contact_moment",

@@ -26,6 +26,7 @@ from collections_mcp.sandbox.collect.plans import Activity, PlanOutcome
 from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
 from collections_mcp.server.core.call import ServerState
+from collections_mcp.server.state.audit_log import SqliteAuditLog, audit_path
 from collections_mcp.tools.collect.settings import CollectSettings
 from tests.helpers import text_of
 
@@ -569,3 +570,30 @@ async def test_database_header_on_every_request(server_config: ServerConfig, san
     requests = collect.app.state.request_log[mark:]
     assert {entry.path for entry in requests} >= {"/api/v1/auth/login", "/api/v1/collect/app/runplan", "/websocket"}
     assert all(entry.headers.get("x-collect-database") == "cv_demodb" for entry in requests)
+
+
+@ERAS
+async def test_a_plan_cancelled_at_a_prompt_is_not_replayed_to_an_identical_retry(
+    server_config: ServerConfig, sandbox: RunningSandbox, mode: str
+) -> None:
+    """The person declines, changes their mind, and the agent runs the same plan again: the person is asked
+    again and the plan runs; the first run's "cancelled" (nothing changed at Collect!) is not replayed."""
+    person = Person(DECLINE, accept(choice="OK"))
+    mark = len(activity(sandbox).outcomes)
+    contacts_before = len(db(sandbox).contacts(203))
+    async with client(server_config, mode, person) as mcp:
+        first = await run(mcp, "OKC", 203, sandbox)
+        second = await run(mcp, "OKC", 203, sandbox)
+    assert first.structured_content is not None and first.structured_content["status"] == "cancelled"
+    assert not second.is_error, text_of(second)
+    assert second.structured_content is not None and second.structured_content["status"] == "completed"
+    assert not (second.meta or {}).get("collections-mcp/replayed")
+    assert len(person.asked) == 2
+    assert [outcome.outcome for outcome in activity(sandbox).outcomes[mark:]] == ["cancelled", "completed"]
+    assert len(db(sandbox).contacts(203)) == contacts_before + 1
+    audit = SqliteAuditLog(audit_path(server_config.settings.state_dir))
+    try:
+        records = await audit.query(None, "collect_run_contact_plan", 10)
+    finally:
+        audit.close()
+    assert [(record.outcome, record.replayed) for record in records] == [("ok:cancelled", False), ("ok", False)]

@@ -85,3 +85,27 @@ async def test_confirm_never_is_for_preapproved_automation(
     assert not result.is_error, text_of(result)
     assert "Not confirmed by a person" in text_of(result)
     assert wire.paths() == ["PUT /updatedbase"]
+
+
+@ERAS
+async def test_a_declined_confirmation_is_asked_again_on_an_identical_retry(
+    server_config: ServerConfig, sandbox: RunningSandbox, wire: Wire, mode: str
+) -> None:
+    """A refusal changed nothing, so it is never replayed: the retry asks the person again."""
+    shown: list[Any] = []
+    replies = [ElicitResult(action="decline"), ElicitResult(action="accept", content={"confirm": True})]
+
+    async def person(context: Any, params: Any) -> ElicitResult:
+        shown.append(params)
+        return replies.pop(0)
+
+    arguments = OVERWRITE | {"file_number": "R1023", "value": f"RETRY EMPLOYER {mode}"}
+    async with Client(build_server(server_config), mode=mode, elicitation_callback=person) as mcp:  # type: ignore[arg-type]
+        declined = await mcp.call_tool("scollect_update_account_field", arguments)
+        confirmed = await mcp.call_tool("scollect_update_account_field", arguments)
+    assert declined.is_error and "did not confirm" in text_of(declined)
+    assert not confirmed.is_error, text_of(confirmed)
+    assert not (confirmed.meta or {}).get("collections-mcp/replayed")
+    assert len(shown) == 2
+    assert wire.paths().count("PUT /updatedbase") == 1
+    assert sandbox.scollect.store.account("R1023")["employer"] == f"RETRY EMPLOYER {mode}"

@@ -80,6 +80,7 @@ def test_doctor_in_sandbox_mode_checks_every_simulator(tmp_path: Path) -> None:
     assert {"settings", "Scollect (SMAX)", "Collect!", "Oracle Billing Care", "Procurios"} <= set(statuses), result.stdout
     assert set(statuses.values()) == {"OK"}, result.stdout
     assert "sandbox" in result.stdout and "logged in" in result.stdout
+    assert "[breaker Collect!: closed]" in result.stdout and "[breaker Scollect: closed]" in result.stdout
 
 
 def test_doctor_names_an_unreachable_vendor_without_printing_its_secrets(tmp_path: Path, closed_port: int) -> None:
@@ -92,6 +93,8 @@ def test_doctor_names_an_unreachable_vendor_without_printing_its_secrets(tmp_pat
     assert statuses["settings"] == "OK" and statuses["Scollect (SMAX)"] == "FAIL", result.stdout
     failed = next(line for line in result.stdout.splitlines() if line.startswith("FAIL"))
     assert "unreachable" in failed and f"127.0.0.1:{closed_port}" in failed
+    # Three refused connections in a row (the read's attempts): the breaker a server would have is open.
+    assert "[breaker Scollect: open since " in failed and ", next trial at " in failed
     for secret in (API_KEY, PIN):
         assert secret not in result.stdout + result.stderr
 
@@ -172,6 +175,30 @@ def test_config_vscode_prompts_for_secrets_instead_of_printing_them(tmp_path: Pa
         {"type": "promptString", "id": "procurios-token", "description": "PROCURIOS_TOKEN for collections-mcp", "password": True}
     ]
     assert API_KEY not in json.dumps(snippet)
+
+
+@pytest.mark.parametrize("kind", ["claude-desktop", "vscode"])
+def test_config_never_prints_credentials_inside_a_vendor_url(tmp_path: Path, kind: str) -> None:
+    """A base URL may carry user:password@ (HTTP basic credentials a proxy wants): it is a secret like the rest."""
+    url = "https://apiuser:url-pass-secret-77@api.example.test:8000"
+    snippet, notes = config(kind, tmp_path, SCOLLECT_BASE_URL=url, SCOLLECT_API_KEY=API_KEY, SCOLLECT_PIN=PIN)
+    printed = json.dumps(snippet) + notes
+    assert "url-pass-secret-77" not in printed and "apiuser" not in printed
+    env = snippet["mcpServers" if kind == "claude-desktop" else "servers"]["collections"]["env"]
+    expected = "<set SCOLLECT_BASE_URL>" if kind == "claude-desktop" else "${input:scollect-base-url}"
+    assert env["SCOLLECT_BASE_URL"] == expected
+    assert "SCOLLECT_BASE_URL" in notes
+
+
+def test_doctor_shows_a_vendor_url_without_its_credentials(tmp_path: Path, closed_port: int) -> None:
+    result = run(
+        ["doctor"], tmp_path,
+        SCOLLECT_BASE_URL=f"http://apiuser:url-pass-secret-77@127.0.0.1:{closed_port}", SCOLLECT_API_KEY=API_KEY,
+        SCOLLECT_PIN=PIN,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"http://127.0.0.1:{closed_port}" in result.stdout
+    assert "url-pass-secret-77" not in result.stdout + result.stderr
 
 
 def test_config_http_has_the_url_and_a_bearer_placeholder(tmp_path: Path) -> None:
@@ -275,3 +302,8 @@ async def test_the_http_snippet_works_as_pasted(tmp_path: Path) -> None:
             phones = await client.call_tool("scollect_get_phones", {"file_number": "R1000"})
     assert not phones.is_error, phones.content
     assert phones.structured_content is not None and phones.structured_content["phones"]
+
+
+def test_a_voice_deployments_deadline_travels_into_the_client_config(tmp_path: Path) -> None:
+    snippet, _ = config("claude-desktop", tmp_path, COLLECTIONS_MCP_SANDBOX="1", COLLECTIONS_MCP_CALL_DEADLINE_SECONDS="6")
+    assert snippet["mcpServers"]["collections"]["env"]["COLLECTIONS_MCP_CALL_DEADLINE_SECONDS"] == "6.0"

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from collections_mcp.sandbox.http import serve_app
+from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
 from collections_mcp.server.core.access import TokenGrant
 from collections_mcp.server.core.registry import EFFECT_META
@@ -41,6 +43,7 @@ INITIALIZE = {
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
 }  # fmt: skip
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+T0 = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -275,10 +278,11 @@ async def test_readiness_reports_a_vendor_that_rejects_us_without_the_secret(ser
     from pydantic import SecretStr
 
     wrong = server_config.vendors["scollect"].model_copy(update={"api_key": SecretStr("WRONG-KEY-do-not-print")})
-    server = build_server(replace(server_config, vendors=server_config.vendors | {"scollect": wrong}))
-    app = build_http_app(server, server_config.settings, "127.0.0.1", 0)
+    settings = server_config.settings.model_copy(update={"http_tokens": GRANTS})
+    server = build_server(replace(server_config, settings=settings, vendors=server_config.vendors | {"scollect": wrong}))
+    app = build_http_app(server, settings, "127.0.0.1", 0)
     async with server.session_manager.run(), serve_app(app) as url, httpx.AsyncClient() as http:
-        ready = await http.get(f"{url}/readyz")
+        ready = await http.get(f"{url}/readyz", headers={"Authorization": f"Bearer {IVR_TOKEN}"})
     assert ready.status_code == 503
     body = ready.json()
     assert body["status"] == "not ready"
@@ -286,6 +290,62 @@ async def test_readiness_reports_a_vendor_that_rejects_us_without_the_secret(ser
     assert "Invalid API Credentials" in body["vendors"]["scollect"]["detail"]
     assert body["vendors"]["collect"]["ready"] is True
     assert "WRONG-KEY" not in ready.text
+
+
+async def test_readiness_without_a_token_says_only_ready_or_not_and_details_need_one(
+    server_config: ServerConfig, sandbox: RunningSandbox
+) -> None:
+    """/readyz needs no token (a load balancer), so its unauthenticated answer names no operator, no vendor
+    message and no breaker: only ready or not, per vendor. A valid token (any effect) gets the details."""
+    settings = server_config.settings.model_copy(update={"http_tokens": GRANTS})
+    server = build_server(replace(server_config, settings=settings))
+    app = build_http_app(server, settings, "127.0.0.1", 0)
+    async with server.session_manager.run(), serve_app(app) as url, httpx.AsyncClient() as http:
+        anonymous = await http.get(f"{url}/readyz")
+        wrong = await http.get(f"{url}/readyz", headers={"Authorization": "Bearer not-a-real-token-at-all-000000"})
+        authorised = await http.get(f"{url}/readyz", headers={"Authorization": f"Bearer {IVR_TOKEN}"})
+    assert anonymous.status_code == wrong.status_code == authorised.status_code == 200
+    assert anonymous.json() == wrong.json() == {
+        "status": "ready", "vendors": {name: {"ready": True} for name in anonymous.json()["vendors"]},
+    }  # fmt: skip
+    assert {"scollect", "collect", "billing_care", "procurios"} <= set(anonymous.json()["vendors"])
+    operator = sandbox.collect.operator_id
+    assert operator not in anonymous.text and "logged in" not in anonymous.text
+    details = authorised.json()
+    assert f"operator {operator}" in details["vendors"]["collect"]["detail"]
+    assert details["vendors"]["scollect"]["vendor"] == "Scollect (SMAX)" and details["checked_at"]
+    assert details["breakers"]["Collect!"]["state"] == "closed"
+
+
+async def test_readiness_really_reaches_each_vendor_and_a_flood_costs_one_probe(
+    server_config: ServerConfig, sandbox: RunningSandbox
+) -> None:
+    """Each check reaches every vendor (Collect! too, token or not); answers are reused for a few seconds, so a
+    flood of /readyz is one round of probes, not a flood of vendor logins."""
+    from tests.helpers import Clock
+
+    clock = Clock(T0)
+    server = build_server(replace(server_config, clock=clock))
+    app = build_http_app(server, server_config.settings, "127.0.0.1", 0)
+    collect_log = sandbox.collect.app.state.request_log
+    faults = sandbox.collect.app.state.faults
+    try:
+        async with server.session_manager.run(), serve_app(app) as url, httpx.AsyncClient() as http:
+            first = await http.get(f"{url}/readyz")
+            after_first = len(collect_log)
+            flood = [await http.get(f"{url}/readyz") for _ in range(20)]
+            after_flood = len(collect_log)
+            faults.http_error(".", 503, times=1000)  # Collect! now fails every request
+            cached = await http.get(f"{url}/readyz")
+            clock.now += timedelta(seconds=6)
+            fresh = await http.get(f"{url}/readyz")
+    finally:
+        faults.clear()
+    assert first.status_code == 200 and all(response.status_code == 200 for response in flood)
+    assert after_flood == after_first  # answered from the last check
+    assert cached.status_code == 200  # still within the few seconds of the last check
+    assert fresh.status_code == 503 and fresh.json()["vendors"]["collect"] == {"ready": False}
+    assert len(collect_log) > after_flood  # the probe reached Collect! although it holds a token
 
 
 async def test_oauth_introspection_grants_effects_from_scopes(server_config: ServerConfig, wire: Wire) -> None:
@@ -327,3 +387,82 @@ async def test_oauth_introspection_grants_effects_from_scopes(server_config: Ser
     assert refused.is_error and "client 'voice-bot' may not use write tools" in refused.content[0].text  # type: ignore[union-attr]
     assert "POST /InsertNoteline" not in wire.paths()
     assert introspections.count("agent-token") == 1  # cached for the session's later requests
+
+
+async def test_an_authorization_server_outage_is_not_cached_as_an_invalid_token(server_config: ServerConfig) -> None:
+    """One failed introspection (the authorization server answered 503, then its connection dropped) locks
+    nobody out: only definite answers are cached. The introspection client is closed when the server stops."""
+    from pydantic import SecretStr
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from collections_mcp.server.app import CollectionsServer
+
+    answers = [JSONResponse({"error": "temporarily_unavailable"}, status_code=503)]
+    introspections: list[str] = []
+
+    async def introspect(request: Request) -> JSONResponse:
+        form = await request.form()
+        introspections.append(str(form["token"]))
+        if answers:
+            return answers.pop(0)
+        if form["token"] == "agent-token":
+            return JSONResponse({"active": True, "client_id": "voice-bot", "scope": "collections:read"})
+        return JSONResponse({"active": False})
+
+    authorization_server = Starlette(routes=[Route("/introspect", introspect, methods=["POST"])])
+    async with serve_app(authorization_server) as issuer:
+        settings = server_config.settings.model_copy(update={
+            "oauth_issuer": issuer, "oauth_introspection_url": f"{issuer}/introspect",
+            "oauth_client_id": "mcp-server", "oauth_client_secret": SecretStr("s3cret"),
+        })  # fmt: skip
+        built = CollectionsServer(replace(server_config, settings=settings))
+        server = built.mcp_server()
+        app = build_http_app(server, settings, "127.0.0.1", 0)
+        async with server.session_manager.run(), serve_app(app) as url, httpx.AsyncClient() as http:
+            bearer = HEADERS | {"Authorization": "Bearer agent-token"}
+            during_outage = await http.post(f"{url}/mcp", json=INITIALIZE, headers=bearer)
+            after_outage = await http.post(f"{url}/mcp", json=INITIALIZE, headers=bearer)
+            unknown = await http.post(f"{url}/mcp", json=INITIALIZE, headers=HEADERS | {"Authorization": "Bearer nope"})
+            unknown_again = await http.post(f"{url}/mcp", json=INITIALIZE, headers=HEADERS | {"Authorization": "Bearer nope"})
+            assert built.token_verifier is not None and not built.token_verifier.closed
+    assert during_outage.status_code == 401  # fail closed while the authorization server cannot answer
+    assert after_outage.status_code == 200, after_outage.text  # the outage was not remembered as "invalid"
+    assert (unknown.status_code, unknown_again.status_code) == (401, 401)
+    assert introspections == ["agent-token", "agent-token", "nope"]  # a definite "inactive" is cached
+    assert built.token_verifier.closed  # closed at shutdown
+
+
+async def test_a_breakers_last_failure_never_shows_an_ssn_from_the_request_path(
+    server_config: ServerConfig, sandbox: RunningSandbox
+) -> None:
+    """The breaker remembers what its last failed request ran into, path included; /readyz shows it masked."""
+    ssn = next(
+        str(account["socialsecuritynumber"]) for number in sandbox.scollect.store.file_numbers()
+        if len(str((account := sandbox.scollect.store.account(number)).get("socialsecuritynumber") or "").replace("-", "")) == 9
+    )  # fmt: skip
+    # One failure opens the breaker (and keeps it open): the probe then fails at once, quoting the last failure.
+    settings = server_config.settings.model_copy(
+        update={"http_tokens": GRANTS, "call_deadline_seconds": 0.3, "breaker_failures": 1}
+    )
+    server = build_server(replace(server_config, settings=settings))
+    app = build_http_app(server, settings, "127.0.0.1", 0)
+    faults = sandbox.scollect.app.state.faults
+    faults.silent("^/getaccountbysocial/", times=5)
+    try:
+        async with server.session_manager.run(), serve_app(app) as url:
+            async with client_for(url, DESK_TOKEN) as mcp:
+                failed = await mcp.call_tool("scollect_find_accounts_by_ssn", {"ssn": ssn})
+            async with httpx.AsyncClient() as http:
+                ready = await http.get(f"{url}/readyz", headers={"Authorization": f"Bearer {IVR_TOKEN}"})
+    finally:
+        faults.clear()
+    assert failed.is_error
+    last = ready.json()["breakers"]["Scollect"]["last_failure"]
+    assert "/getaccountbysocial/***-**-" in last or "/getaccountbysocial/*****" in last
+    assert "unreachable since" in ready.json()["vendors"]["scollect"]["detail"]
+    digits = ssn.replace("-", "")
+    for text in (ready.text, text_of(failed)):
+        assert ssn not in text and digits not in text

@@ -348,11 +348,18 @@ async def test_send_email_and_text_pass_the_compliance_guard_only_with_an_audite
     ]
     audit = SqliteAuditLog(audit_path(server_config.settings.state_dir))
     try:
-        overrides = [record for record in await audit.query(None, None, 100) if record.outcome == "compliance_override"]
+        records = await audit.query(None, None, 100)
     finally:
         audit.close()
-    assert [record.tool for record in overrides] == ["scollect_send_email", "scollect_send_text"]
-    assert overrides[0].arguments == {"override_reason": "Debtor asked in writing for reminders"}
+    # One record per call, the override and its reason inside it (no second record of its own).
+    assert [(record.tool, record.outcome) for record in records] == [("scollect_send_email", "ok"), ("scollect_send_text", "ok")]
+    assert len({record.call_id for record in records}) == 2
+    email_record, text_record = records
+    assert email_record.override is not None and text_record.override is not None
+    assert email_record.override["reason"] == "Debtor asked in writing for reminders"
+    assert email_record.override["stage"] == "compliance"
+    assert any("R1001: BANKRUPTCY" in line for line in email_record.override["overridden"])
+    assert email_record.arguments == {"file_numbers": ["R1000", "R1001"], "template": "Payment Reminder", "update_permissions": False}
 
 
 async def test_blocked_contact_without_a_person_sends_nothing(mcp: Client, wire: Wire) -> None:
@@ -378,6 +385,12 @@ async def test_send_email_needs_at_least_one_account(mcp: Client, wire: Wire) ->
         ("scollect_find_accounts_by_ssn", {"ssn": "12-345"}, "###-##-####"),
         ("scollect_search_by_phone", {"phone_number": "12345"}, "716-628-9899"),
         ("scollect_get_account", {"file_number": "R1000; DROP"}, "file_number"),
+        # pydantic alone would read true as 1 and 5 as text or a Unix time; the published schema says otherwise.
+        ("scollect_get_notes", {"file_number": "R1000", "limit": True}, "- limit: expected a whole number, not true/false"),
+        ("scollect_add_note", {"file_number": "R1000", "collector_name": "x", "message": "y", "idempotency_key": ""},
+         "- idempotency_key: must be a non-empty string"),
+        ("scollect_add_note", {"file_number": 1000, "collector_name": "x", "message": 7},
+         "- file_number: expected text, not a number\n- message: expected text, not a number"),
     ],
 )
 async def test_bad_input_is_explained_and_nothing_is_sent(

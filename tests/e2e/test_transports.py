@@ -108,7 +108,8 @@ async def test_streamable_http_in_process_both_protocol_eras(server_config: Serv
 
 
 async def test_sigterm_lets_the_running_call_finish_then_exits_zero(http_server: tuple[str, Process]) -> None:
-    """SIGTERM arrives while a contact plan waits on a person: the call still completes, the process exits 0."""
+    """SIGTERM arrives while a contact plan waits on a person: the call still completes, the process exits 0.
+    (On 2026-07-28 the person is asked between rounds: test_draining_waits_for_a_conversation_between_rounds.)"""
     from mcp.types import ElicitResult
 
     url, process = http_server
@@ -125,6 +126,41 @@ async def test_sigterm_lets_the_running_call_finish_then_exits_zero(http_server:
     assert result.structured_content is not None and result.structured_content["status"] == "completed"
     with anyio.fail_after(20):
         assert await process.wait() == 0
+
+
+async def test_draining_waits_for_a_conversation_between_rounds(server_config: ServerConfig) -> None:
+    """2026-07-28: while the person considers a Collect! prompt no request is open, yet the call is not done:
+    draining waits for the conversation, the answer round (a continuation) is still served, and only then is
+    the server idle."""
+    from dataclasses import replace
+
+    from mcp.types import ElicitResult
+
+    from collections_mcp.server.core.drain import Drain
+
+    drain = Drain()
+    events: list[str] = []
+
+    async def drained() -> None:
+        events.append(f"idle={await drain.wait_idle(10.0)}")
+
+    async with anyio.create_task_group() as background:
+
+        async def person(context: object, params: object) -> ElicitResult:
+            background.start_soon(drained)  # SIGTERM while the person is being asked
+            await anyio.wait_all_tasks_blocked()  # the drain has looked, and is waiting (or already done)
+            events.append("answered")
+            return ElicitResult(action="accept", content={"choice": "Yes"})
+
+        async with Client(build_server(replace(server_config, drain=drain)), mode="2026-07-28", elicitation_callback=person) as client:
+            result = await client.call_tool("collect_run_contact_plan", {"plan": "YN", "record_type": "debtor", "rowid": 202})
+            events.append("completed")
+            refused = await client.call_tool("scollect_get_phones", {"file_number": "R1000"})
+    assert not result.is_error, result.content
+    assert result.structured_content is not None and result.structured_content["status"] == "completed"
+    # Idle only after the answer round (before the fix: at once, while the person was still being asked).
+    assert events[0] == "answered" and sorted(events[1:]) == ["completed", "idle=True"]
+    assert refused.is_error and "shutting down" in refused.content[0].text  # type: ignore[union-attr]
 
 
 async def test_a_draining_server_refuses_new_calls(server_config: ServerConfig) -> None:

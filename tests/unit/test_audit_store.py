@@ -233,3 +233,28 @@ async def test_appends_from_many_tasks_all_land(audit: SqliteAuditLog) -> None:
         for minute in range(50):
             group.start_soon(audit.append, record(at=T0 + timedelta(minutes=minute)))
     assert len(await audit.query(None, None, 1000)) == 50
+
+
+async def test_an_audit_log_written_before_overrides_were_recorded_gains_the_column(tmp_path: Path) -> None:
+    """A state directory from an older version: its records stay as they are, new ones carry the override."""
+    path = tmp_path / "audit.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, call_id TEXT NOT NULL, "
+        "session_id TEXT, client_name TEXT, tool TEXT NOT NULL, toolset TEXT NOT NULL, effect TEXT NOT NULL, "
+        "arguments TEXT NOT NULL, outcome TEXT NOT NULL, vendor_status INTEGER, error TEXT, duration_ms REAL NOT NULL, "
+        "replayed INTEGER NOT NULL);"
+        "INSERT INTO audit_log (time, call_id, tool, toolset, effect, arguments, outcome, duration_ms, replayed) "
+        "VALUES ('2026-11-25T09:00:00.000000Z', 'old1', 'scollect_add_note', 'scollect', 'write', '{}', 'ok', 1.0, 0);"
+    )
+    old.commit()
+    old.close()
+    log = SqliteAuditLog(path)
+    try:
+        override = {"stage": "compliance", "reason": "asked in writing", "overridden": ["R1: BANKRUPTCY"]}
+        await log.append(record("scollect_send_text", override=override))
+        older, newer = await log.query(None, None, 10)
+    finally:
+        log.close()
+    assert (older.call_id, older.override) == ("old1", None)
+    assert newer.override == override

@@ -30,3 +30,17 @@ def test_scrub_walks_nested_values() -> None:
         "a": ["***-**-3333", {"b": "****1111"}],
         "n": 5,
     }
+
+
+def test_credentials_inside_a_url_are_masked_wherever_text_is_scrubbed() -> None:
+    text = "connecting to https://apiuser:s3cret-pass@api.example.test:8000/v1 failed; see ftp://anon@files.test"
+    assert scrub_text(text) == "connecting to https://***@api.example.test:8000/v1 failed; see ftp://***@files.test"
+    assert scrub_text("mail me at someone@example.test") == "mail me at someone@example.test"
+
+
+def test_a_url_is_shown_without_its_credentials_query_or_fragment() -> None:
+    from collections_mcp.server.core.redaction import display_url
+
+    assert display_url("https://user:pass@api.example.test:8000/root?key=abc#x") == "https://api.example.test:8000/root"
+    assert display_url("http://[::1]:9/x") == "http://[::1]:9/x"
+    assert display_url("https://crm.example.test") == "https://crm.example.test"

@@ -26,7 +26,7 @@ import httpx
 
 from collections_mcp.tools.collect.settings import CollectSettings
 from collections_mcp.tools.common.errors import VendorAuthError, VendorError, VendorNotFound, VendorUnavailable
-from collections_mcp.tools.common.http import pooled_client, retry_read, send
+from collections_mcp.tools.common.http import CONNECT_TIMEOUT_SECONDS, pooled_client, retry_read, send
 
 VENDOR: Final = "Collect!"
 DATA: Final = "/api/v1/collect/data"
@@ -170,7 +170,7 @@ class CollectClient:
         headers = {"Authorization": f"Bearer {token}"} if token else None
         extra: dict[str, Any] = {}
         if read_timeout is not None:
-            extra["timeout"] = httpx.Timeout(read_timeout, connect=min(5.0, read_timeout))
+            extra["timeout"] = httpx.Timeout(read_timeout, connect=min(CONNECT_TIMEOUT_SECONDS, read_timeout))
         return await send(self._http, VENDOR, method, url, params=params, json=body, headers=headers, **extra)
 
     async def _login(self, stale_generation: int) -> None:

@@ -11,7 +11,9 @@ Declining a prompt presses its Cancel button when it has one; otherwise (a butto
 label, a string or date prompt without buttons) the job is aborted by closing the socket. Either way
 Collect! rolls back everything the plan changed.
 
-Every wait is bounded. Each websocket message and each person's answer: COLLECT_PROMPT_TIMEOUT (T). The
+Every wait is bounded. Waiting for Collect! (opening the socket, each websocket message) is vendor work: it is
+also bounded by what is left of the call's deadline (COLLECTIONS_MCP_CALL_DEADLINE_SECONDS), which stands still
+while a person is asked. Each websocket message and each person's answer: COLLECT_PROMPT_TIMEOUT (T). The
 runplan POST legitimately stays open as long as the plan runs, prompts included, so neither the per-request
 COLLECT_TIMEOUT_SECONDS nor any fixed read timeout fits it; instead it may stay open only while the plan
 makes progress: its deadline is 2 x T after the last message from Collect! or answer sent (one T for
@@ -42,6 +44,7 @@ from collections_mcp.tools.collect.forms import CollectForm, parse_form
 from collections_mcp.tools.common.errors import VendorError, VendorUnavailable
 from collections_mcp.tools.common.human import Ask, HumanUnavailable, Progress, Question
 from collections_mcp.tools.common.models import Args, Out
+from collections_mcp.tools.common.resilience import DEADLINE_SETTING, bounded_wait, guarded, outside_call_deadline
 from collections_mcp.tools.common.spec import ToolContext
 
 VENDOR = "Collect!"
@@ -74,6 +77,12 @@ class PlanRun(Out):
     status: Literal["completed", "cancelled"]
     prompts: list[PromptExchange]
     message: str
+
+    def changed_vendor_state(self) -> bool:
+        return self.status == "completed"  # a cancelled plan was rolled back by Collect!
+
+    def audit_outcome(self) -> str:
+        return "ok" if self.status == "completed" else "ok:cancelled"
 
 
 @dataclass
@@ -189,12 +198,15 @@ def _as_text(value: Any) -> str:
 
 
 async def _receive(ws: ClientConnection, wait_seconds: float) -> dict[str, Any]:
+    """Collect!'s next message: vendor work, so bounded by the call's deadline as well as `wait_seconds`."""
+    limit, by_deadline = bounded_wait(VENDOR, wait_seconds, "Collect!'s next websocket message arrived")
     try:
-        with anyio.fail_after(wait_seconds):
+        with anyio.fail_after(limit):
             raw = await ws.recv()
     except TimeoutError:
+        within = f"the call's deadline ({limit:.1f} s left of it, {DEADLINE_SETTING})" if by_deadline else f"{limit:g} s"
         raise VendorUnavailable(
-            VENDOR, f"no websocket message within {wait_seconds:g} s; the plan was stopped and Collect! rolled it back"
+            VENDOR, f"no websocket message within {within}; the plan was stopped and Collect! rolled it back"
         ) from None
     except ConnectionClosed:
         raise VendorUnavailable(
@@ -210,20 +222,24 @@ async def _receive(ws: ClientConnection, wait_seconds: float) -> dict[str, Any]:
 
 
 async def _open_socket(client: CollectClient, open_seconds: float) -> ClientConnection:
-    """Connect with the current token; a refused handshake (expired token) logs in again once."""
+    """Connect with the current token; a refused handshake (expired token) logs in again once. Opening is
+    vendor work (bounded by the call's deadline) and goes through Collect!'s circuit breaker."""
     for relogin in (False, True):
         headers = await client.websocket_headers(relogin=relogin)
-        try:
-            return await connect(client.settings.websocket_url, additional_headers=headers,
-                                 open_timeout=open_seconds, close_timeout=5, max_size=2**22)  # fmt: skip
-        except InvalidStatus as exc:
-            if exc.response.status_code in (401, 403) and not relogin:
-                continue
-            raise VendorUnavailable(
-                VENDOR, f"the websocket handshake was refused (HTTP {exc.response.status_code})"
-            ) from None
-        except (InvalidHandshake, OSError, TimeoutError) as exc:
-            raise VendorUnavailable(VENDOR, f"could not open the websocket ({type(exc).__name__})") from None
+        limit, _ = bounded_wait(VENDOR, open_seconds, "the websocket could be opened")
+        refused: InvalidStatus | None = None
+        with guarded(VENDOR):
+            try:
+                return await connect(client.settings.websocket_url, additional_headers=headers,
+                                     open_timeout=limit, close_timeout=5, max_size=2**22)  # fmt: skip
+            except InvalidStatus as exc:
+                refused = exc  # an answer: Collect! is reachable
+            except (InvalidHandshake, OSError, TimeoutError) as exc:
+                raise VendorUnavailable(VENDOR, f"could not open the websocket ({type(exc).__name__})") from None
+        status = refused.response.status_code
+        if status in (401, 403) and not relogin:
+            continue
+        raise VendorUnavailable(VENDOR, f"the websocket handshake was refused (HTTP {status})")
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -275,8 +291,10 @@ async def _drive(client: CollectClient, ws: ClientConnection, websocket_id: str,
     async def post() -> None:
         nonlocal post_error, post_answered
         try:
-            # No fixed HTTP read timeout fits a request that is open for the whole plan: `stall` bounds it.
-            await client.run_plan(args.plan, args.record_type, args.rowid, websocket_id, timeout=math.inf)
+            # No fixed HTTP read timeout fits a request that is open for the whole plan, prompts (a person's time)
+            # included, nor does the call's deadline: `stall` bounds it.
+            with outside_call_deadline():
+                await client.run_plan(args.plan, args.record_type, args.rowid, websocket_id, timeout=math.inf)
             post_answered = True
         except Exception as exc:
             post_error = exc

@@ -122,7 +122,7 @@ async def add_contact(ctx: Ctx, args: m.AddContactArgs) -> m.WriteResult:
     try:
         code = m.resolve_contact_type(args.contact_type, await ctx.client.contact_types())
     except ValueError as exc:
-        raise InvalidArgument(str(exc)) from None
+        raise InvalidArgument(f"contact_type: {exc}") from None
     contact: dict[str, Any] = {"co_type": code, "co_date": args.date.isoformat(), "co_description": args.description}
     if args.time is not None:
         contact["co_time"] = f"{args.time}:00"
@@ -176,8 +176,10 @@ _specs: list[ToolSpec[CollectClient, Any, Any]] = [
 ]  # fmt: skip
 
 async def probe(client: CollectClient) -> str:
+    # A read every time (the client's token alone proves nothing once it exists): one contact plan row.
+    await client.read_page(f"{DATA}/contact_plan", fields=("cp_code",), limit=1)
     operator = await client.current_operator()
-    return f"logged in as operator {operator.get('op_id', '?')}"
+    return f"logged in as operator {operator.get('op_id', '?')}; a read succeeded"
 
 
 TOOLSET = Toolset(

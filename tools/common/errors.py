@@ -37,6 +37,15 @@ class VendorUnavailable(VendorError):
         return f"{self.vendor} is unavailable: {self.message}. {self.hint}"
 
 
+class VendorCircuitOpen(VendorUnavailable):
+    """The vendor's circuit breaker is open: recent requests failed to reach it, so nothing was sent."""
+
+    hint = (
+        "Nothing was sent to the vendor for this call. Tell the person the system is unavailable right now and "
+        "try again after the time above, or continue without it."
+    )
+
+
 class VendorAuthError(VendorError):
     """The configured credentials were rejected."""
 

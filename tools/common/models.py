@@ -18,6 +18,12 @@ class Out(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def changed_vendor_state(self) -> bool:
+        """Whether the call that produced this result changed something at the vendor. A result that says
+        nothing changed (a contact plan cancelled at a prompt and rolled back) is never replayed to an identical
+        retry: the retry runs again. Results of changing tools are assumed to have changed something."""
+        return True
+
 
 Limit = Annotated[int, Field(ge=1, le=200)]
 Offset = Annotated[int, Field(ge=0, description="The previous page's next_offset.")]

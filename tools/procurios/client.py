@@ -342,6 +342,19 @@ class _Cached:
     fetched_at: datetime
 
 
+_TYPE_NEEDED = "- type: the schema checks need a valid type (procurios_list_contact_moment_types lists them)"
+
+
+def _refusal(problems: list[Problem], schema_of: str | None, then: str | None) -> InvalidArgument:
+    lines = merge_problems(problems)
+    checked = f"its arguments and the {schema_of} schema" if schema_of else "its arguments"
+    return InvalidArgument("\n".join([
+        f"the contact moment does not match {checked}, so nothing was sent to Procurios "
+        f"({len(lines)} problem{'s' if len(lines) != 1 else ''}):", *lines, *([then] if then else []),
+        "See procurios_get_contact_moment_schema for the fields and their limits.",
+    ]))  # fmt: skip
+
+
 class SchemaCache:
     """Schemas per contact-moment type, reused for `ttl`; time comes from the caller's clock."""
 
@@ -477,7 +490,9 @@ class ProcuriosClient:
         """Check the arguments (strict types) and the body against the type's schema, then POST.
 
         `moment` is a valid draft, or the tool's arguments as given. InvalidArgument lists every problem at
-        once, the arguments' own and the schema's together; while there is one, nothing is POSTed.
+        once: the arguments' own first, found without any request to Procurios (arguments that break the tool's
+        published schema never reach the vendor, not even for the type's schema, which joins in only when cached);
+        once they fit, the type schema's. While there is one, nothing is POSTed.
         """
         if isinstance(moment, ContactMomentDraft):
             draft: ContactMomentDraft | None = moment
@@ -493,26 +508,24 @@ class ProcuriosClient:
             type_id = raw_type.strip() if isinstance(raw_type, str) and _TYPE_PATTERN.match(raw_type.strip()) else None
             body, field_problems = _given_body(given)
         problems += field_problems
-        if type_id is None:
-            needed = "- type: the schema checks need a valid type (procurios_list_contact_moment_types lists them)"
-            problems.append(Problem("type", needed))
-        else:
-            try:
-                schema = await self.cached_schema(type_id, now)
-            except VendorNotFound:
-                unknown = f"- type: Procurios has no contact moment type {type_id} (see procurios_list_contact_moment_types)"
-                problems.append(Problem("type", unknown))
-            else:
-                problems += schema_problems(schema, body)
-        lines = merge_problems(problems)
-        if lines or draft is None:
-            checked = f"its arguments and the {type_id} schema" if type_id else "its arguments"
-            raise InvalidArgument(
-                f"the contact moment does not match {checked}, so nothing was sent to Procurios "
-                f"({len(lines)} problem{'s' if len(lines) != 1 else ''}):\n"
-                + "\n".join(lines)
-                + "\nSee procurios_get_contact_moment_schema for the fields and their limits."
-            )
+        if draft is None or problems:
+            # The arguments break the tool's own (published) schema: refused before any request to Procurios. The
+            # type's schema joins in only when it is cached already (procurios_get_contact_moment_schema caches it).
+            known = self.schemas.get(type_id, now or _now()) if type_id else None
+            if known is not None:
+                problems += schema_problems(known, body)
+            elif type_id is None:
+                problems.append(Problem("type", _TYPE_NEEDED))
+            then = f"Once they are fixed, the {type_id} schema is checked too." if type_id and known is None else None
+            raise _refusal(problems, type_id if known is not None else None, then)
+        try:
+            schema = await self.cached_schema(draft.type, now)
+        except VendorNotFound:
+            unknown = f"- type: Procurios has no contact moment type {draft.type} (see procurios_list_contact_moment_types)"
+            raise _refusal([Problem("type", unknown)], None, None) from None
+        problems = schema_problems(schema, body)
+        if problems:
+            raise _refusal(problems, draft.type, None)
         try:
             payload = await self._send(
                 "POST", f"/type/{quote(draft.type, safe='')}", f"contact moment type {draft.type}", json=body

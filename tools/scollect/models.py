@@ -10,7 +10,7 @@ import difflib
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from collections_mcp.tools.common.compact import compact_mapping, flag, integer, iso_date, iso_timestamp, money, text
 from collections_mcp.tools.common.errors import InvalidArgument
@@ -193,10 +193,12 @@ class UpdatePermissionArgs(Args):
         Field(description="1/0 for flags, YYYY-MM-DD for dates, else a number or text."),
     ]
 
-    @model_validator(mode="after")
-    def _value_fits_field(self) -> UpdatePermissionArgs:
-        self.value = permission_wire_value(self.field, self.value)
-        return self
+    @field_validator("value")
+    @classmethod
+    def _value_fits_field(cls, value: str, info: ValidationInfo) -> str:
+        # `field` is validated first (declared first); when it is invalid its own error is reported instead.
+        field = info.data.get("field")
+        return permission_wire_value(field, value) if field is not None else value
 
 
 # Fields of the vendor's account ("dbase") record, from the getaccount response in the seed.
