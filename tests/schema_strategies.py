@@ -3,7 +3,7 @@
 hypothesis-jsonschema would be the library for this, but its latest release (0.23.1, 2024) drives Hypothesis
 through private internals that Hypothesis 6.170 no longer has (`many.more`); pinning an old Hypothesis for it is
 worse than this small generator. Keywords covered (every one tests/toolsnaps uses): type (string, integer,
-number, boolean, null, array, object), enum, anyOf, $ref into $defs, properties/required/additionalProperties,
+number, boolean, null, array, object, or a list of them), enum, anyOf, $ref into $defs, properties/required/additionalProperties,
 items/minItems/maxItems, minLength/maxLength/pattern, format date/date-time, minimum/maximum/exclusiveMinimum.
 An unknown keyword that constrains values is an error, so a new kind of schema cannot slip through untested.
 """
@@ -43,6 +43,8 @@ def from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) -> s
     if "enum" in schema:
         return st.sampled_from(schema["enum"])
     kind = schema.get("type")
+    if isinstance(kind, list):  # e.g. ["string", "null"]: an optional value in a lean schema
+        return st.one_of([from_schema({**schema, "type": one}, root) for one in kind])
     if kind == "string":
         return _strings(schema)
     if kind == "integer":
