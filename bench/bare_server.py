@@ -13,10 +13,10 @@ import anyio
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 
-from collections_mcp.server.transport.serve import listening_socket
 from collections_mcp.server.settings import ServerSettings
 from collections_mcp.server.transport.http import build_http_app
 from collections_mcp.server.transport.logs import configure_logging
+from collections_mcp.server.transport.serve import listening_socket
 
 
 def bare_server() -> MCPServer:

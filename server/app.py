@@ -35,9 +35,7 @@ from collections_mcp.server.policy.confirmation import ConfirmationStage
 from collections_mcp.server.policy.idempotency import IdempotencyStage
 from collections_mcp.server.prompts import UnknownPromptIsInvalidParams, register_prompts
 from collections_mcp.server.settings import ServerSettings
-from collections_mcp.server.state.audit_log import SqliteAuditLog, audit_path
-from collections_mcp.server.state.event_log import SqliteSharedState
-from collections_mcp.server.state.idempotency_store import IdempotencyStore, idempotency_path
+from collections_mcp.server.state.backend import open_stores
 from collections_mcp.server.transport.auth import HideUngrantedTools, auth_settings, token_verifier
 from collections_mcp.server.transport.probes import VendorProbes
 from collections_mcp.tools.common.settings import VendorSettings
@@ -91,10 +89,10 @@ class CollectionsServer:
         self.selected = config.selected()
         self.in_use = [toolset for toolset in config.toolsets() if any(ts is toolset for ts, _ in self.selected)]
         self.capture = CaptureService.from_settings(settings, config.clock)
-        self.audit_log = SqliteAuditLog(audit_path(settings.state_dir))
-        self.idempotency = IdempotencyStore(
-            idempotency_path(settings.state_dir), cross_process_wait=settings.idempotency_wait_seconds
-        )
+        # SQLite under the state directory, or PostgreSQL shared by replicas: decided in server/state/backend.py.
+        self.stores = open_stores(settings.state_config())
+        self.audit_log = self.stores.audit
+        self.idempotency = self.stores.idempotency
         self.pipeline = self._pipeline()
         self.tools = [build_tool(toolset, spec, self.pipeline) for toolset, spec in self.selected]
         self.needs_capture = any(spec.capture for _, spec in self.selected)
@@ -140,11 +138,10 @@ class CollectionsServer:
     async def lifespan(self, _: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         config = self.config
         async with AsyncExitStack() as stack:
+            stores = await stack.enter_async_context(self.stores.running())  # first in, last out
             clients: dict[str, Any] = {}
             for toolset in self.in_use:
                 clients[toolset.name] = await stack.enter_async_context(toolset.open_client(config.vendors[toolset.name]))
-            shared = SqliteSharedState.under(config.settings.state_dir)
-            stack.callback(shared.close)
             if self.page_base is not None:
                 await stack.enter_async_context(self.capture.mounted(self.page_base))  # the secure payment page
             elif self.needs_capture:
@@ -152,7 +149,9 @@ class CollectionsServer:
             # Entered last, exited first: conversations end before the clients and the page they use close.
             async with anyio.create_task_group() as background:
                 conversations = Conversations(background, idle_timeout=config.settings.conversation_idle_seconds)
-                state = ServerState(clients=clients, clock=config.clock, conversations=conversations, shared=shared)
+                state = ServerState(
+                    clients=clients, clock=config.clock, conversations=conversations, shared=stores.shared
+                )
                 self.probes.state = state
                 try:
                     yield state
