@@ -29,7 +29,10 @@ def _default_state_dir() -> Path:
 
 
 class ServerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COLLECTIONS_MCP_", env_file=".env", extra="ignore", env_ignore_empty=True)
+    # hide_input_in_errors: a rejected value may be a secret (a database URL with its password, a token).
+    model_config = SettingsConfigDict(
+        env_prefix="COLLECTIONS_MCP_", env_file=".env", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
+    )
 
     sandbox: bool = Field(default=False, description="Force the built-in sandbox vendors even if real ones are set.")
     read_only: bool = Field(default=False, description="Register only tools whose effect is 'read'.")

@@ -156,6 +156,30 @@ def _postgres_stores(config: StateConfig, url: SecretStr) -> StateStores:
     )
 
 
+@asynccontextmanager
+async def reading_audit_log(config: StateConfig) -> AsyncIterator[AuditLog]:
+    """Only the audit log, for reading it (`collections-mcp audit`): nothing else is opened or migrated."""
+    if config.database_url is None:
+        sqlite_log = SqliteAuditLog(audit_path(config.state_dir))
+        try:
+            yield sqlite_log
+        finally:
+            sqlite_log.close()
+        return
+    from collections_mcp.server.state.postgres.database import PostgresDatabase
+    from collections_mcp.server.state.postgres.stores import PostgresAuditLog
+    from collections_mcp.server.state.spool import SPOOL_FILE, AuditSpool
+
+    db = PostgresDatabase(config.database_url, pool_size=1, timeout_seconds=config.timeout_seconds)
+    pg_log = PostgresAuditLog(db, AuditSpool(config.state_dir / SPOOL_FILE))
+    try:
+        yield pg_log
+    finally:
+        pg_log.close()
+        with anyio.CancelScope(shield=True):
+            await db.close()
+
+
 async def _keep_flushing(flush: Callable[[], Awaitable[int]], waiting: Callable[[], int]) -> None:
     """Audit records spooled during an outage go into the database as soon as it answers again."""
     while True:

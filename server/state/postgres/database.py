@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import anyio
 import psycopg
@@ -54,7 +54,8 @@ class PostgresDatabase:
 
     def _secrets(self) -> list[str]:
         parts = urlsplit(self._url.get_secret_value())
-        return [secret for secret in (parts.password, parts.query) if secret]
+        values = [parts.password or "", *(value for _, value in parse_qsl(parts.query))]
+        return sorted((value for value in values if len(value) >= 3), key=len, reverse=True)
 
     def describe_failure(self, exc: BaseException) -> str:
         """What went wrong, naming the database but never its password."""

@@ -1,0 +1,155 @@
+"""The shared PostgreSQL database: versioned migrations (once, under an advisory lock; refused when edited; a
+server told not to migrate refuses to start behind), the `migrate`, `audit` and `doctor` commands on it, and its
+password kept out of every message."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import psycopg
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from collections_mcp.server.core.errors import ConfigError
+from collections_mcp.server.ops.cli import main
+from collections_mcp.server.settings import ServerSettings
+from collections_mcp.server.state.audit_log import AuditRecord
+from collections_mcp.server.state.backend import StateConfig, open_stores
+from collections_mcp.server.state.postgres import migrations
+from collections_mcp.server.state.postgres.database import PostgresDatabase, display_url
+from collections_mcp.server.state.postgres.migrations import known_migrations, migrate
+from collections_mcp.tools.common.state import StateUnavailable
+from tests.conftest import fresh_database
+from tests.pg_cluster import PgCluster
+
+pytestmark = pytest.mark.anyio
+
+
+def applied(url: str) -> list[tuple[int, str]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return [(int(v), str(n)) for v, n in conn.execute("SELECT version, name FROM schema_migrations ORDER BY version")]
+
+
+async def test_concurrent_starts_against_an_empty_database_migrate_it_once(postgres: PgCluster, tmp_path: Path) -> None:
+    url = fresh_database(postgres, migrated=False)
+    results: list[list[str]] = []
+
+    async def start() -> None:
+        db = PostgresDatabase(SecretStr(url))
+        try:
+            results.append([m.label for m in await migrate(db)])
+        finally:
+            await db.close()
+
+    async with anyio.create_task_group() as group:
+        for _ in range(3):
+            group.start_soon(start)
+    every = [m.label for m in known_migrations()]
+    assert sorted(results, key=len) == [[], [], every]  # one did the work, the others found it done
+    assert applied(url) == [(m.version, m.name) for m in known_migrations()]
+
+
+async def test_an_edited_migration_stops_the_server(
+    postgres: PgCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = fresh_database(postgres)
+    original = known_migrations()
+    edited = [replace(original[0], sql=original[0].sql + "\n-- edited after release\n"), *original[1:]]
+    monkeypatch.setattr(migrations, "known_migrations", lambda: edited)
+    stores = open_stores(StateConfig(state_dir=tmp_path, database_url=SecretStr(url)))
+    with pytest.raises(ConfigError, match="must never be edited"):
+        async with stores.running():
+            pass
+
+
+async def test_a_server_told_not_to_migrate_refuses_to_start_behind(postgres: PgCluster, tmp_path: Path) -> None:
+    url = fresh_database(postgres, migrated=False)
+    stores = open_stores(StateConfig(state_dir=tmp_path, database_url=SecretStr(url), migrate=False))
+    with pytest.raises(ConfigError, match=r"lacks schema migration\(s\) 0001_shared_state: run `collections-mcp migrate`"):
+        async with stores.running():
+            pass
+    with psycopg.connect(url, autocommit=True) as conn:  # and it changed nothing
+        assert conn.execute("SELECT to_regclass('audit_log')").fetchone() == (None,)
+
+
+def test_the_url_password_is_never_shown() -> None:
+    url = "postgresql://app:s3cret-Pa55@db.internal:5432/collections?sslpassword=other-s3cret"
+    assert display_url(url) == "postgresql://app@db.internal:5432/collections"
+    db = PostgresDatabase(SecretStr(url))
+    message = db.describe_failure(OSError("password authentication failed for s3cret-Pa55 other-s3cret"))
+    assert "s3cret-Pa55" not in message and "other-s3cret" not in message and "db.internal:5432" in message
+    settings = ServerSettings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.model_dump())
+    with pytest.raises(ValidationError) as caught:
+        ServerSettings(_env_file=None, database_url="mysql://root:s3cret-Pa55@db/x")  # type: ignore[call-arg]
+    assert "PostgreSQL URL" in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+async def test_an_unreachable_database_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
+    url = SecretStr("postgresql://app:s3cret-Pa55@127.0.0.1:9/collections")
+    stores = open_stores(StateConfig(state_dir=tmp_path, database_url=url, timeout_seconds=0.5))
+    with pytest.raises(StateUnavailable) as caught:
+        async with stores.running():
+            pass
+    assert "the shared database postgresql://app@127.0.0.1:9/collections is unreachable" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+# ------------------------------------------------------------------------------------------ the commands
+
+
+async def cli(*argv: str) -> int:
+    """The real `collections-mcp` entry point (it runs its own event loop, so in a worker thread)."""
+    return await anyio.to_thread.run_sync(main, list(argv))
+
+
+@pytest.fixture
+def command_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("COLLECTIONS_MCP_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr("collections_mcp.server.ops.cli.configure_logging", lambda level: None)
+    monkeypatch.setattr("collections_mcp.server.transport.logs.configure_logging", lambda level: None)
+    return monkeypatch
+
+
+async def test_the_migrate_command(
+    postgres: PgCluster, command_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = fresh_database(postgres, migrated=False)
+    command_env.setenv("COLLECTIONS_MCP_DATABASE_URL", url)
+    assert await cli("migrate", "--check") == 1
+    assert "pending: 0001_shared_state" in capsys.readouterr().out
+    assert await cli("migrate") == 0
+    out = capsys.readouterr().out
+    assert "applied: 0001_shared_state" in out and postgres.password not in out
+    assert await cli("migrate") == 0
+    assert "already up to date (0 applied now)" in capsys.readouterr().out
+    assert await cli("migrate", "--check") == 0
+    assert applied(url) == [(1, "shared_state")]
+
+    command_env.setenv("COLLECTIONS_MCP_DATABASE_URL", url.replace(f":{postgres.port}/", ":9/"))
+    command_env.setenv("COLLECTIONS_MCP_DATABASE_TIMEOUT_SECONDS", "0.5")
+    assert await cli("migrate") == 2
+    captured = capsys.readouterr()
+    assert "is unreachable" in captured.err and postgres.password not in captured.err + captured.out
+
+
+async def test_the_audit_command_reads_the_shared_database(
+    postgres: PgCluster, command_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    url = fresh_database(postgres)
+    stores = open_stores(StateConfig(state_dir=tmp_path, database_url=SecretStr(url)))
+    async with stores.running():
+        await stores.audit.append(AuditRecord(
+            time=datetime(2026, 11, 25, 10, tzinfo=UTC), call_id="c1", tool="scollect_add_note", toolset="scollect",
+            effect="write", outcome="ok", arguments={"file_number": "R1000"},
+        ))  # fmt: skip
+    command_env.setenv("COLLECTIONS_MCP_DATABASE_URL", url)
+    assert await cli("audit", "--json") == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["tool"] == "scollect_add_note" and json.loads(line)["arguments"] == {"file_number": "R1000"}
