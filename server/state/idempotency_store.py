@@ -152,8 +152,14 @@ class IdempotencyStore:
                 continue
             done = self._in_flight[key] = anyio.Event()
             try:
-                with anyio.CancelScope(shield=True):  # a claim made is always either used or released
-                    claim = await self.claims.claim(key, self.owner, at, window, self.lease_seconds)
+                try:
+                    with anyio.CancelScope(shield=True):  # a claim made is always either used or released
+                        claim = await self.claims.claim(key, self.owner, at, window, self.lease_seconds)
+                except StateUnavailable as exc:
+                    raise StateUnavailable(
+                        f"{exc}, so this call could not be checked against identical calls; nothing was sent to "
+                        "the vendor."
+                    ) from None
                 if claim.state == "done":
                     assert claim.result is not None
                     return claim.result, True, claim.created

@@ -58,12 +58,14 @@ async def test_an_owner_that_stops_renewing_is_seen_dead_within_its_lease_and_a_
     async with live.alive():
         await live.claim("conv-live")
         started = anyio.current_time()
-        with anyio.fail_after(5):
-            while (owner := await observer.owner("conv-dead")) is not None and owner.alive:
-                await anyio.sleep(0.02)
+        for _ in range(250):  # polled every 20 ms, for at most 5 s
+            owner = await observer.owner("conv-dead")
+            if owner is None or not owner.alive:
+                break
+            await anyio.sleep(0.02)
         assert owner is not None and owner.replica_id == "crashed" and not owner.alive
         assert anyio.current_time() - started < 2  # within seconds of the lease
-        for _ in range(4):  # > 4 lease lengths in all
+        for _ in range(3):  # > 3 lease lengths in all
             await anyio.sleep(lease)
             held = await observer.owner("conv-live")
             assert held is not None and held.alive
