@@ -14,11 +14,11 @@ from typing import Any
 
 import anyio
 
-from bench import coldstart, compact, fanout, overhead, procs, prompts, throughput
+from bench import coldstart, compact, fanout, overhead, procs, prompts, state, throughput
 from bench.common import Row, markdown_table, table
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("overhead", "fanout", "compact", "throughput", "prompts", "coldstart")
+NAMES = ("overhead", "fanout", "compact", "throughput", "prompts", "coldstart", "state")
 README_START, README_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
 
@@ -38,13 +38,16 @@ def _say(message: str) -> None:
 
 async def _run(selected: set[str], *, quick: bool, latency_ms: float) -> list[Row]:
     results: dict[str, list[Row]] = {}
-    latency_bound = [name for name in ("overhead", "fanout", "compact", "prompts") if name in selected]
+    latency_bound = [name for name in ("overhead", "fanout", "compact", "prompts", "state") if name in selected]
     if latency_bound:
         async with procs.sandbox(latency_ms) as sandbox, procs.our_server(sandbox) as server, procs.bare_server() as bare:
             for name in latency_bound:
                 _say(f"bench: {name} (vendor latency {latency_ms:g} ms) ...")
                 if name == "overhead":
                     results[name] = await overhead.run(sandbox, server, quick=quick, bare=bare)
+                    continue
+                if name == "state":  # its own pair of servers (SQLite and PostgreSQL state)
+                    results[name] = await state.run(sandbox, quick=quick)
                     continue
                 module = {"fanout": fanout, "compact": compact, "prompts": prompts}[name]
                 results[name] = await module.run(sandbox, server, quick=quick)

@@ -48,6 +48,7 @@ class PgCluster:
     port: int
     password: str
     run_as: str | None  # the system user running the server (None: this process's user)
+    durable: bool = False  # fsync on, as in production (benchmarks); off for tests
 
     def url(self, database: str = "postgres", *, user: str = SUPERUSER, password: str | None = None) -> str:
         return f"postgresql://{user}:{password or self.password}@127.0.0.1:{self.port}/{database}"
@@ -59,9 +60,10 @@ class PgCluster:
         )  # fmt: skip
 
     def start(self) -> None:
+        durability = "" if self.durable else "-c fsync=off -c full_page_writes=off "
         options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' -c fsync=off "
-            "-c full_page_writes=off -c max_connections=200 -c shared_buffers=32MB"
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' {durability}"
+            "-c max_connections=200 -c shared_buffers=32MB"
         )
         self._pg_ctl("-o", options, "start")
 
@@ -87,8 +89,8 @@ class PgCluster:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[PgCluster]:
-    """initdb + start in a temp dir; stopped and removed on exit."""
+def throwaway_cluster(*, durable: bool = False) -> Iterator[PgCluster]:
+    """initdb + start in a temp dir; stopped and removed on exit. `durable`: fsync on (production-like)."""
     bin_dir = postgres_bin()
     run_as: str | None = None
     if os.geteuid() == 0:
@@ -111,7 +113,9 @@ def throwaway_cluster() -> Iterator[PgCluster]:
              "--auth-host=scram-sha-256", "--auth-local=trust", "--no-sync", "-E", "UTF8", "--locale=C"],
             check=True, capture_output=True, timeout=120, user=run_as,
         )  # fmt: skip
-        cluster = PgCluster(bin=bin_dir, data=root / "data", port=_free_port(), password=password, run_as=run_as)
+        cluster = PgCluster(
+            bin=bin_dir, data=root / "data", port=_free_port(), password=password, run_as=run_as, durable=durable
+        )
         cluster.start()
         try:
             yield cluster
