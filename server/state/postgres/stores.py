@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import anyio
@@ -25,7 +26,7 @@ from collections_mcp.server.state.audit_log import AuditRecord
 from collections_mcp.server.state.event_log import KEPT_SECONDS
 from collections_mcp.server.state.idempotency_store import Claim, Held
 from collections_mcp.server.state.ownership import Owner
-from collections_mcp.server.state.postgres.database import PostgresDatabase
+from collections_mcp.server.state.postgres.database import Connection, PostgresDatabase
 from collections_mcp.server.state.spool import AuditSpool
 from collections_mcp.tools.common.state import EventLog, StateUnavailable
 
@@ -42,6 +43,13 @@ _AUDIT_INSERT = (
     f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "  # noqa: S608
     "ON CONFLICT (record_id) DO NOTHING"
 )
+# The same insert committed without waiting for its WAL flush (one statement, one round trip: the setting is local
+# to the statement's own transaction).
+_AUDIT_INSERT_UNFLUSHED = (
+    f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) SELECT %s::uuid, %s::timestamptz, %s, %s, %s, %s, %s, %s, %s::jsonb, "  # noqa: S608
+    "%s, %s::integer, %s, %s::double precision, %s::boolean "
+    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed ON CONFLICT (record_id) DO NOTHING"
+)
 
 
 def _when(value: object) -> datetime:
@@ -51,6 +59,14 @@ def _when(value: object) -> datetime:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+async def _fetchall(conn: Connection, sql: str, params: Sequence[object] | Mapping[str, object]) -> list[tuple[object, ...]]:
+    return await (await conn.execute(sql, params)).fetchall()
+
+
+async def _rowcount(conn: Connection, sql: str, params: Sequence[object] | Mapping[str, object]) -> int:
+    return (await conn.execute(sql, params)).rowcount
 
 
 def _audit_row(record_id: str, record: AuditRecord) -> tuple[object, ...]:
@@ -72,11 +88,13 @@ class PostgresAuditLog:
     async def append(self, record: AuditRecord) -> None:
         record_id = str(uuid.uuid4())
         durable = record.effect != "read" or record.outcome != "ok"
+        row = _audit_row(record_id, record)
+
+        async def insert(conn: Connection) -> None:
+            await conn.execute(_AUDIT_INSERT if durable else _AUDIT_INSERT_UNFLUSHED, row)
+
         try:
-            async with self.db.connection() as conn, conn.transaction():
-                if not durable:
-                    await conn.execute("SET LOCAL synchronous_commit TO off")
-                await conn.execute(_AUDIT_INSERT, _audit_row(record_id, record))
+            await self.db.run(insert)  # repeatable: the record's id makes a second insert a no-op
         except StateUnavailable as exc:
             await self.spool.put(record_id, record)
             log.warning("audit record kept in %s until the database answers: %s", self.spool.path.name, exc)
@@ -93,9 +111,13 @@ class PostgresAuditLog:
                 if not batch:
                     self.spool.waiting = 0
                     break
-                async with self.db.connection() as conn, conn.transaction():
-                    cursor = conn.cursor()
-                    await cursor.executemany(_AUDIT_INSERT, [_audit_row(rid, record) for _, rid, record in batch])
+                rows = [_audit_row(rid, record) for _, rid, record in batch]
+
+                async def insert(conn: Connection, rows: list[tuple[object, ...]] = rows) -> None:
+                    async with conn.transaction():
+                        await conn.cursor().executemany(_AUDIT_INSERT, rows)
+
+                await self.db.run(insert)
                 await self.spool.forget([seq for seq, _, _ in batch])
                 moved += len(batch)
         if moved:
@@ -114,8 +136,7 @@ class PostgresAuditLog:
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         columns = _AUDIT_COLUMNS.removeprefix("record_id, ")
         sql = f"SELECT {columns} FROM audit_log {clause} ORDER BY time DESC, id DESC LIMIT %s"  # noqa: S608
-        async with self.db.connection() as conn:
-            rows = await (await conn.execute(sql, [*params, max(0, limit)])).fetchall()
+        rows = await self.db.run(lambda conn: _fetchall(conn, sql, [*params, max(0, limit)]))
         names = [name.strip() for name in columns.split(",")]
         return [AuditRecord.model_validate(dict(zip(names, row, strict=True))) for row in reversed(rows)]
 
@@ -140,7 +161,7 @@ class PostgresClaims:
                 ON CONFLICT (key) DO UPDATE SET state = 'pending', created = EXCLUDED.created, owner = EXCLUDED.owner,
                     result = NULL, lease_seconds = EXCLUDED.lease_seconds, lease_until = EXCLUDED.lease_until
                 WHERE (held.state = 'done' AND held.created < %(cutoff)s)
-                   OR (held.state = 'pending' AND {_LAPSED.format(t="held")})
+                   OR (held.state = 'pending' AND (held.owner = %(owner)s OR {_LAPSED.format(t="held")}))
                 RETURNING (xmax = 0) AS fresh, created
             )
             SELECT CASE WHEN fresh THEN 'claimed' ELSE 'took_over' END, created, NULL, false FROM claimed
@@ -148,11 +169,16 @@ class PostgresClaims:
             SELECT state, created, result, {_LAPSED.format(t="idempotency")} FROM idempotency
             WHERE key = %(key)s AND NOT EXISTS (SELECT 1 FROM claimed)
         """  # noqa: S608
+        # Repeatable: a first attempt that committed left this owner's own claim, which the upsert takes again.
         params = {"key": key, "at": at, "owner": owner, "lease": lease, "cutoff": cutoff}
+
+        async def attempt(conn: Connection) -> tuple[object, ...] | None:
+            row = await (await conn.execute(sql, params)).fetchone()
+            await self._sweep(conn, cutoff)
+            return row
+
         while True:
-            async with self.db.connection() as conn:
-                row = await (await conn.execute(sql, params)).fetchone()
-                await self._sweep(conn, cutoff)
+            row = await self.db.run(attempt)
             if row is None:  # the row changed between the insert's check and the read: look again
                 continue
             state, created, result, _ = row
@@ -162,49 +188,47 @@ class PostgresClaims:
                 return Claim("done", _when(created), _text(result))
             return Claim("pending", _when(created))
 
-    async def _sweep(self, conn: object, cutoff: datetime) -> None:
+    async def _sweep(self, conn: Connection, cutoff: datetime) -> None:
         """Now and then, drop completed entries past the window (and long-dead claims)."""
         now = anyio.current_time()
         if now - self._swept_at < 60:
             return
         self._swept_at = now
-        await conn.execute(  # type: ignore[attr-defined]
+        await conn.execute(
             f"DELETE FROM idempotency WHERE created < %s AND (state = 'done' OR {_LAPSED.format(t='idempotency')})",  # noqa: S608
             (cutoff,),
         )
 
     async def renew(self, key: str, owner: str) -> bool:
-        async with self.db.connection() as conn:
-            cursor = await conn.execute(
-                "UPDATE idempotency SET lease_until = clock_timestamp() + make_interval(secs => lease_seconds) "
-                "WHERE key = %s AND owner = %s AND state = 'pending'",
-                (key, owner),
-            )
-        return cursor.rowcount == 1
+        return await self.db.run(lambda conn: _rowcount(
+            conn,
+            "UPDATE idempotency SET lease_until = clock_timestamp() + make_interval(secs => lease_seconds) "
+            "WHERE key = %s AND owner = %s AND state = 'pending'",
+            (key, owner),
+        )) == 1  # fmt: skip
 
     async def complete(self, key: str, owner: str, result: str) -> bool:
-        async with self.db.connection() as conn:
-            cursor = await conn.execute(
-                "UPDATE idempotency SET state = 'done', result = %s WHERE key = %s AND owner = %s AND state = 'pending'",
-                (result, key, owner),
-            )
-        return cursor.rowcount == 1
+        # An upsert: a claim lost with a crash of PostgreSQL is stored all the same; a claim another owner took
+        # over is left alone. Repeatable: the same result stored twice is one stored result.
+        sql = (
+            "INSERT INTO idempotency AS held (key, state, created, owner, result, lease_seconds, lease_until) "
+            "VALUES (%(key)s, 'done', clock_timestamp(), %(owner)s, %(result)s, 0, clock_timestamp()) "
+            "ON CONFLICT (key) DO UPDATE SET state = 'done', result = EXCLUDED.result "
+            "WHERE held.owner = %(owner)s AND (held.state = 'pending' OR held.result = EXCLUDED.result)"
+        )
+        return await self.db.run(lambda conn: _rowcount(conn, sql, {"key": key, "owner": owner, "result": result})) == 1
 
     async def release(self, key: str, owner: str) -> None:
-        async with self.db.connection() as conn:
-            await conn.execute("DELETE FROM idempotency WHERE key = %s AND owner = %s AND state = 'pending'", (key, owner))
+        await self.db.run(lambda conn: _rowcount(
+            conn, "DELETE FROM idempotency WHERE key = %s AND owner = %s AND state = 'pending'", (key, owner)
+        ))  # fmt: skip
 
     async def peek(self, key: str) -> Held | None:
-        async with self.db.connection() as conn:
-            row = await (
-                await conn.execute(
-                    f"SELECT state, created, result, {_LAPSED.format(t='idempotency')} FROM idempotency WHERE key = %s",  # noqa: S608
-                    (key,),
-                )
-            ).fetchone()
-        if row is None:
+        sql = f"SELECT state, created, result, {_LAPSED.format(t='idempotency')} FROM idempotency WHERE key = %s"  # noqa: S608
+        rows = await self.db.run(lambda conn: _fetchall(conn, sql, (key,)))
+        if not rows:
             return None
-        state, created, result, lapsed = row
+        state, created, result, lapsed = rows[0]
         return Held(
             "done" if state == "done" else "pending", _when(created), _text(result), state == "pending" and bool(lapsed)
         )
@@ -219,18 +243,20 @@ class _PostgresEventLog:
         self._name = name
 
     async def record(self, key: str, at: datetime) -> None:
-        async with self._state.db.connection() as conn:
-            await conn.execute("INSERT INTO events (log, key, at) VALUES (%s, %s, %s)", (self._name, key, at))
+        # Not repeatable: a second insert would count the event twice.
+        await self._state.db.run(
+            lambda conn: _rowcount(conn, "INSERT INTO events (log, key, at) VALUES (%s, %s, %s)", (self._name, key, at)),
+            repeatable=False,
+        )
 
     async def since(self, key: str, start: datetime) -> list[datetime]:
-        async with self._state.db.connection() as conn:
+        async def read(conn: Connection) -> list[tuple[object, ...]]:
             await self._state.sweep(conn, start)
-            rows = await (
-                await conn.execute(
-                    "SELECT at FROM events WHERE log = %s AND key = %s AND at > %s ORDER BY at", (self._name, key, start)
-                )
-            ).fetchall()
-        return [_when(at) for (at,) in rows]
+            return await _fetchall(
+                conn, "SELECT at FROM events WHERE log = %s AND key = %s AND at > %s ORDER BY at", (self._name, key, start)
+            )
+
+        return [_when(at) for (at,) in await self._state.db.run(read)]
 
 
 class PostgresSharedState:
@@ -243,13 +269,13 @@ class PostgresSharedState:
     def events(self, name: str) -> EventLog:
         return _PostgresEventLog(self, name)
 
-    async def sweep(self, conn: object, start: datetime) -> None:
+    async def sweep(self, conn: Connection, start: datetime) -> None:
         """Now and then, drop events older than a day (no rule looks back further)."""
         now = anyio.current_time()
         if now - self._swept_at < 60:
             return
         self._swept_at = now
-        await conn.execute("DELETE FROM events WHERE at <= %s", (start - timedelta(seconds=KEPT_SECONDS),))  # type: ignore[attr-defined]
+        await conn.execute("DELETE FROM events WHERE at <= %s", (start - timedelta(seconds=KEPT_SECONDS),))
 
     def close(self) -> None:
         """The database is closed by its owner (server/state/backend.py)."""
@@ -262,64 +288,69 @@ class PostgresOwnerTable:
         self.db = db
 
     async def register(self, replica_id: str, incarnation: str, address: str, lease: float) -> None:
-        async with self.db.connection() as conn, conn.transaction():
-            await conn.execute(
-                "DELETE FROM conversation_owners WHERE replica_id = %s AND incarnation <> %s", (replica_id, incarnation)
-            )
-            await conn.execute(
-                "INSERT INTO replicas (replica_id, incarnation, address, lease_seconds, lease_until) "
-                "VALUES (%s, %s, %s, %s, clock_timestamp() + make_interval(secs => %s)) "
-                "ON CONFLICT (replica_id) DO UPDATE SET incarnation = EXCLUDED.incarnation, address = EXCLUDED.address, "
-                "lease_seconds = EXCLUDED.lease_seconds, lease_until = EXCLUDED.lease_until",
-                (replica_id, incarnation, address, lease, lease),
-            )
+        async def upsert(conn: Connection) -> None:
+            async with conn.transaction():
+                await conn.execute(
+                    "DELETE FROM conversation_owners WHERE replica_id = %s AND incarnation <> %s", (replica_id, incarnation)
+                )
+                await conn.execute(
+                    "INSERT INTO replicas (replica_id, incarnation, address, lease_seconds, lease_until) "
+                    "VALUES (%s, %s, %s, %s, clock_timestamp() + make_interval(secs => %s)) "
+                    "ON CONFLICT (replica_id) DO UPDATE SET incarnation = EXCLUDED.incarnation, "
+                    "address = EXCLUDED.address, lease_seconds = EXCLUDED.lease_seconds, lease_until = EXCLUDED.lease_until",
+                    (replica_id, incarnation, address, lease, lease),
+                )
+
+        await self.db.run(upsert)
 
     async def heartbeat(self, replica_id: str, incarnation: str) -> bool:
-        async with self.db.connection() as conn:
-            cursor = await conn.execute(
-                "UPDATE replicas SET lease_until = clock_timestamp() + make_interval(secs => lease_seconds) "
-                "WHERE replica_id = %s AND incarnation = %s",
-                (replica_id, incarnation),
-            )
-        return cursor.rowcount == 1
+        return await self.db.run(lambda conn: _rowcount(
+            conn,
+            "UPDATE replicas SET lease_until = clock_timestamp() + make_interval(secs => lease_seconds) "
+            "WHERE replica_id = %s AND incarnation = %s",
+            (replica_id, incarnation),
+        )) == 1  # fmt: skip
 
     async def unregister(self, replica_id: str, incarnation: str) -> None:
-        async with self.db.connection() as conn, conn.transaction():
-            await conn.execute(
-                "DELETE FROM conversation_owners WHERE replica_id = %s AND incarnation = %s", (replica_id, incarnation)
-            )
-            await conn.execute("DELETE FROM replicas WHERE replica_id = %s AND incarnation = %s", (replica_id, incarnation))
+        async def remove(conn: Connection) -> None:
+            async with conn.transaction():
+                await conn.execute(
+                    "DELETE FROM conversation_owners WHERE replica_id = %s AND incarnation = %s", (replica_id, incarnation)
+                )
+                await conn.execute(
+                    "DELETE FROM replicas WHERE replica_id = %s AND incarnation = %s", (replica_id, incarnation)
+                )
+
+        await self.db.run(remove)
 
     async def claim(self, conversation_id: str, replica_id: str, incarnation: str) -> None:
-        async with self.db.connection() as conn:
-            await conn.execute(
-                "INSERT INTO conversation_owners (conversation_id, replica_id, incarnation) VALUES (%s, %s, %s) "
-                "ON CONFLICT (conversation_id) DO UPDATE SET replica_id = EXCLUDED.replica_id, "
-                "incarnation = EXCLUDED.incarnation, since = clock_timestamp()",
-                (conversation_id, replica_id, incarnation),
-            )
+        await self.db.run(lambda conn: _rowcount(
+            conn,
+            "INSERT INTO conversation_owners (conversation_id, replica_id, incarnation) VALUES (%s, %s, %s) "
+            "ON CONFLICT (conversation_id) DO UPDATE SET replica_id = EXCLUDED.replica_id, "
+            "incarnation = EXCLUDED.incarnation, since = clock_timestamp()",
+            (conversation_id, replica_id, incarnation),
+        ))  # fmt: skip
 
     async def release(self, conversation_id: str, replica_id: str, incarnation: str) -> None:
-        async with self.db.connection() as conn:
-            await conn.execute(
-                "DELETE FROM conversation_owners WHERE conversation_id = %s AND replica_id = %s AND incarnation = %s",
-                (conversation_id, replica_id, incarnation),
-            )
+        await self.db.run(lambda conn: _rowcount(
+            conn,
+            "DELETE FROM conversation_owners WHERE conversation_id = %s AND replica_id = %s AND incarnation = %s",
+            (conversation_id, replica_id, incarnation),
+        ))  # fmt: skip
 
     async def owner(self, conversation_id: str) -> Owner | None:
-        async with self.db.connection() as conn:
-            row = await (
-                await conn.execute(
-                    f"SELECT o.replica_id, r.address, r.incarnation = o.incarnation AND NOT {_LAPSED.format(t='r')}, "  # noqa: S608
-                    "r.lease_until FROM conversation_owners o LEFT JOIN replicas r ON r.replica_id = o.replica_id "
-                    "WHERE o.conversation_id = %s",
-                    (conversation_id,),
-                )
-            ).fetchone()
-        if row is None:
+        sql = (
+            f"SELECT o.replica_id, r.address, r.incarnation = o.incarnation AND NOT {_LAPSED.format(t='r')}, "  # noqa: S608
+            "r.lease_until FROM conversation_owners o LEFT JOIN replicas r ON r.replica_id = o.replica_id "
+            "WHERE o.conversation_id = %s"
+        )
+        rows = await self.db.run(lambda conn: _fetchall(conn, sql, (conversation_id,)))
+        if not rows:
             return None
-        replica_id, address, alive, lease_until = row
-        return Owner(conversation_id, str(replica_id), str(address or ""), bool(alive), None if lease_until is None else _when(lease_until))
+        replica_id, address, alive, lease_until = rows[0]
+        until = None if lease_until is None else _when(lease_until)
+        return Owner(conversation_id, str(replica_id), str(address or ""), bool(alive), until)
 
     def close(self) -> None:
         """The database is closed by its owner (server/state/backend.py)."""
