@@ -27,6 +27,8 @@ from tests.pg_cluster import PgCluster
 
 pytestmark = pytest.mark.anyio
 
+DEPLOY_DOC = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
+
 
 def applied(url: str) -> list[tuple[int, str]]:
     with psycopg.connect(url, autocommit=True) as conn:
@@ -153,3 +155,67 @@ async def test_the_audit_command_reads_the_shared_database(
     assert await cli("audit", "--json") == 0
     [line] = capsys.readouterr().out.splitlines()
     assert json.loads(line)["tool"] == "scollect_add_note" and json.loads(line)["arguments"] == {"file_number": "R1000"}
+
+
+async def test_the_documented_roles_let_servers_append_to_the_audit_log_but_never_change_it(
+    postgres: PgCluster, tmp_path: Path
+) -> None:
+    """docs/deploy.md's SQL, as written: the owner migrates; the servers' role runs every store but cannot
+    UPDATE, DELETE or TRUNCATE an audit record (refused by its privileges, and by the trigger for anyone)."""
+    import re
+    import uuid
+
+    docs = await anyio.to_thread.run_sync(DEPLOY_DOC.read_text)
+    block = docs.split("<!-- roles-sql:start -->", 1)[1].split("<!-- roles-sql:end -->", 1)[0]
+    statements = re.search(r"```sql\n(.*?)```", block, re.S)
+    assert statements is not None
+    database = f"collections_{uuid.uuid4().hex[:8]}"
+    script = (
+        statements.group(1)
+        .replace("<owner password>", "owner-pw-123")
+        .replace("<server password>", "server-pw-456")
+        .replace("DATABASE collections", f"DATABASE {database}")
+    )
+    without_comments = "\n".join(line.split("--")[0] for line in script.splitlines())
+    with postgres.admin() as conn:
+        for statement in (part.strip() for part in without_comments.split(";")):
+            if statement and not (statement.startswith("CREATE ROLE") and _role_exists(conn, statement)):
+                conn.execute(statement)  # type: ignore[arg-type]
+
+    owner_url = postgres.url(database, user="collections_mcp_owner", password="owner-pw-123")
+    server_url = postgres.url(database, user="collections_mcp_server", password="server-pw-456")
+    owner = PostgresDatabase(SecretStr(owner_url))
+    try:
+        assert [m.label for m in await migrate(owner)] == [m.label for m in known_migrations()]
+    finally:
+        await owner.close()
+
+    from datetime import UTC, datetime
+
+    stores = open_stores(StateConfig(state_dir=tmp_path, database_url=SecretStr(server_url), migrate=False))
+    async with stores.running():
+        await stores.audit.append(AuditRecord(
+            time=datetime.now(UTC), call_id="c1", tool="scollect_add_note", toolset="scollect", effect="write",
+            outcome="ok",
+        ))  # fmt: skip
+
+        async def produce() -> str:
+            return "{}"
+
+        assert (await stores.idempotency.run("key", 600, produce))[1] is False
+        await stores.shared.events("identity-failures").record("R1000", datetime.now(UTC))
+        await stores.owners.register("replica-a", "one", "http://10.0.0.5:8001", 5)
+        assert len(await stores.audit.query(None, None, 10)) == 1
+    stores.close()
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for statement in ("UPDATE audit_log SET outcome = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)  # type: ignore[arg-type]
+    # Not even the owner, through the trigger.
+    with psycopg.connect(owner_url, autocommit=True) as conn, pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        conn.execute("DELETE FROM audit_log")
+
+
+def _role_exists(conn: psycopg.Connection[tuple[object, ...]], create: str) -> bool:
+    name = create.split()[2]
+    return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None

@@ -67,3 +67,15 @@ CREATE TABLE conversation_owners (
     since TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX conversation_owners_replica ON conversation_owners (replica_id);
+
+-- The servers' role (docs/deploy.md): only SELECT and INSERT on the audit log, the rows of the other tables.
+-- Granted here when the group role exists; created later, it gets the same grants from docs/deploy.md.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'collections_mcp_app') THEN
+        GRANT SELECT, INSERT ON audit_log TO collections_mcp_app;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON idempotency, events, replicas, conversation_owners TO collections_mcp_app;
+        GRANT SELECT ON schema_migrations TO collections_mcp_app;
+    END IF;
+END
+$$;
