@@ -219,3 +219,35 @@ async def test_the_documented_roles_let_servers_append_to_the_audit_log_but_neve
 def _role_exists(conn: psycopg.Connection[tuple[object, ...]], create: str) -> bool:
     name = create.split()[2]
     return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
+
+
+async def test_doctor_reports_the_shared_state_without_the_password(postgres: PgCluster, tmp_path: Path) -> None:
+    from collections_mcp.server.ops.doctor import check_state
+
+    def settings(url: str | None, **extra: object) -> ServerSettings:
+        return ServerSettings(_env_file=None, state_dir=tmp_path, database_url=url, **extra)  # type: ignore[call-arg]
+
+    sqlite = await check_state(settings(None))
+    assert sqlite.ok and "SQLite files in" in sqlite.detail
+    current = await check_state(settings(fresh_database(postgres)))
+    assert current.ok and "schema up to date (version 1)" in current.detail
+    empty = fresh_database(postgres, migrated=False)
+    assert (await check_state(settings(empty))).ok  # the server would migrate it at start
+    behind = await check_state(settings(empty, database_migrate=False))
+    assert not behind.ok and "run `collections-mcp migrate`" in behind.detail
+    down = await check_state(settings(empty.replace(f":{postgres.port}/", ":9/"), database_timeout_seconds=0.5))
+    assert not down.ok and "unreachable" in down.detail
+    for check in (current, behind, down):
+        assert postgres.password not in f"{check.detail} {check.target}"
+
+
+def test_client_config_carries_the_database_as_a_placeholder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections_mcp.server.ops.client_config import launch_env
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("SCOLLECT_BASE_URL", "SCOLLECT_API_KEY", "SCOLLECT_PIN"):
+        monkeypatch.delenv(name, raising=False)
+    settings = ServerSettings(_env_file=None, database_url="postgresql://app:s3cret-Pa55@db:5432/c")  # type: ignore[call-arg]
+    env = launch_env(settings)
+    assert env.values["COLLECTIONS_MCP_DATABASE_URL"] == "<set COLLECTIONS_MCP_DATABASE_URL>"
+    assert "COLLECTIONS_MCP_DATABASE_URL" in env.secrets and "s3cret" not in str(env.values)
