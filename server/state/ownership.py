@@ -15,6 +15,7 @@ machine; PostgreSQL in server/state/postgres/ownership.py); server/state/backend
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 import uuid
@@ -137,9 +138,17 @@ class SqliteOwnerTable:
     """The embedded `OwnerTable`: a SQLite file under the state directory; leases on this machine's clock."""
 
     def __init__(self, path: Path | str, *, lease_clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
         self.lease_clock = lease_clock
         self._lock = threading.Lock()
-        self._db = open_sqlite(Path(path), synchronous="NORMAL", schema=_SCHEMA)
+        self._opened: sqlite3.Connection | None = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """Opened on first use: a server that never registers a replica leaves no file behind."""
+        if self._opened is None:
+            self._opened = open_sqlite(self.path, synchronous="NORMAL", schema=_SCHEMA)
+        return self._opened
 
     def _execute(self, sql: str, *params: object) -> int:
         with self._lock:
@@ -214,4 +223,6 @@ class SqliteOwnerTable:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._opened is not None:
+                self._opened.close()
+                self._opened = None
