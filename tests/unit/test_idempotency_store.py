@@ -214,14 +214,14 @@ async def test_a_claim_whose_owner_stopped_renewing_is_taken_over_once(backend: 
 async def test_a_live_claim_is_renewed_beyond_its_lease(backend: Backend, clock: Clock) -> None:
     """A call that runs for several lease lengths keeps its claim: its owner renews the lease."""
     one = backend.idempotency(clock=clock, lease_seconds=0.3)
-    two = backend.idempotency(clock=clock, lease_seconds=0.3, cross_process_wait=1.5, poll_interval=0.02)
+    two = backend.idempotency(clock=clock, lease_seconds=0.3, cross_process_wait=0.9, poll_interval=0.02)
     produce = Producer(block=True)
     outcomes: list[Any] = []
     async with anyio.create_task_group() as group:
         group.start_soon(one.run, "k", WINDOW, produce)
         await produce.started.wait()
         try:
-            await two.run("k", WINDOW, produce)  # waits 1.5 s = 5 lease lengths, never takes over
+            await two.run("k", WINDOW, produce)  # waits 0.9 s = 3 lease lengths, never takes over
         except IdempotencyBusy as exc:
             outcomes.append(exc)
         produce.release.set()
