@@ -128,6 +128,10 @@ async def test_postgresql_restarted_under_load(
             phase["name"] = "down"
             with anyio.fail_after(20):
                 await seen_failure.wait()
+            # A read whose rule lives in the shared state (the identity-check lockout) says why it cannot run.
+            check = await client.call_tool("accounts_verify_identity", {"file_number": "R1000", "zip": "00000"})
+            assert check.is_error and "accounts_verify_identity could not run" in text_of(check)
+            assert "shared database" in text_of(check) and "unreachable" in text_of(check)
             await anyio.to_thread.run_sync(postgres.start)
             phase["name"] = "back"
             with anyio.fail_after(30):
