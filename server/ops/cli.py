@@ -272,9 +272,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StateUnavailable as exc:  # its message names the database without its password
         print(f"collections-mcp: {exc}", file=sys.stderr)
         return 2
+    except BaseExceptionGroup as group:  # the same errors, raised while the sandbox's task group runs
+        problem = _startup_error(group)
+        if problem is None:
+            raise
+        prefix = "configuration error: " if isinstance(problem, ConfigError) else ""
+        print(f"collections-mcp: {prefix}{problem}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def _startup_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The configuration or database error a task group wrapped, when that is all it holds."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, BaseExceptionGroup):
+            pending.extend(item.exceptions)
+        else:
+            leaves.append(item)
+    if leaves and all(isinstance(leaf, ConfigError | StateUnavailable) for leaf in leaves):
+        first = leaves[0]
+        assert isinstance(first, Exception)
+        return first
+    return None
 
 
 async def _print_tools(settings: ServerSettings, markdown: bool) -> None:

@@ -251,3 +251,18 @@ def test_client_config_carries_the_database_as_a_placeholder(tmp_path: Path, mon
     env = launch_env(settings)
     assert env.values["COLLECTIONS_MCP_DATABASE_URL"] == "<set COLLECTIONS_MCP_DATABASE_URL>"
     assert "COLLECTIONS_MCP_DATABASE_URL" in env.secrets and "s3cret" not in str(env.values)
+
+
+async def test_serve_with_an_unreachable_database_is_a_startup_error_without_the_password(
+    command_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In sandbox mode the simulators already run when the database is reached: the error still arrives as one
+    clear line (exit 2), not a traceback, and without the password."""
+    for name in ("SCOLLECT_BASE_URL", "SCOLLECT_API_KEY", "SCOLLECT_PIN"):
+        command_env.delenv(name, raising=False)
+    command_env.setenv("COLLECTIONS_MCP_DATABASE_URL", "postgresql://app:s3cret-Pa55@127.0.0.1:9/collections")
+    command_env.setenv("COLLECTIONS_MCP_DATABASE_TIMEOUT_SECONDS", "0.5")
+    assert await cli("serve", "--port", "0") == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("collections-mcp: the shared database postgresql://app@127.0.0.1:9/collections is unreachable")
+    assert "Traceback" not in captured.err and "s3cret" not in captured.err + captured.out
