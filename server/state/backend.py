@@ -11,6 +11,7 @@ during an outage into the database, and keeps doing so in the background.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -132,7 +133,8 @@ def _postgres_stores(config: StateConfig, url: SecretStr) -> StateStores:
             else:
                 await require_current_schema(db)
             await db.open()
-            await audit.flush_spool()
+            with contextlib.suppress(StateUnavailable):  # records from an earlier outage; retried in the background
+                await audit.flush_spool()
             async with anyio.create_task_group() as background:
                 background.start_soon(_keep_flushing, audit.flush_spool, audit.spool_waiting)
                 try:
