@@ -14,11 +14,23 @@ from typing import Any
 
 import anyio
 
-from bench import coldstart, compact, deadlines, fanout, overhead, procs, prompts, throughput, tool_schemas, tracing
+from bench import (
+    coldstart,
+    compact,
+    deadlines,
+    fanout,
+    overhead,
+    procs,
+    prompts,
+    state,
+    throughput,
+    tool_schemas,
+    tracing,
+)
 from bench.common import Row, markdown_table, table
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("overhead", "tracing", "fanout", "compact", "throughput", "prompts", "coldstart", "schemas", "deadlines")
+NAMES = ("overhead", "tracing", "fanout", "compact", "throughput", "prompts", "coldstart", "schemas", "deadlines", "state")
 README_START, README_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
 
@@ -38,13 +50,16 @@ def _say(message: str) -> None:
 
 async def _run(selected: set[str], *, quick: bool, latency_ms: float) -> list[Row]:
     results: dict[str, list[Row]] = {}
-    latency_bound = [name for name in ("overhead", "tracing", "fanout", "compact", "prompts") if name in selected]
+    latency_bound = [name for name in ("overhead", "tracing", "fanout", "compact", "prompts", "state") if name in selected]
     if latency_bound:
         async with procs.sandbox(latency_ms) as sandbox, procs.our_server(sandbox) as server, procs.bare_server() as bare:
             for name in latency_bound:
                 _say(f"bench: {name} (vendor latency {latency_ms:g} ms) ...")
                 if name == "overhead":
                     results[name] = await overhead.run(sandbox, server, quick=quick, bare=bare)
+                    continue
+                if name == "state":  # its own pair of servers (SQLite and PostgreSQL state)
+                    results[name] = await state.run(sandbox, quick=quick)
                     continue
                 module = {"tracing": tracing, "fanout": fanout, "compact": compact, "prompts": prompts}[name]
                 results[name] = await module.run(sandbox, server, quick=quick)

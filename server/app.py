@@ -36,9 +36,7 @@ from collections_mcp.server.policy.confirmation import ConfirmationStage
 from collections_mcp.server.policy.idempotency import IdempotencyStage
 from collections_mcp.server.prompts import UnknownPromptIsInvalidParams, register_prompts
 from collections_mcp.server.settings import ServerSettings
-from collections_mcp.server.state.audit_log import SqliteAuditLog, audit_path
-from collections_mcp.server.state.event_log import SqliteSharedState
-from collections_mcp.server.state.idempotency_store import IdempotencyStore, idempotency_path
+from collections_mcp.server.state.backend import open_stores
 from collections_mcp.server.telemetry.metrics import ServerMetrics
 from collections_mcp.server.transport.auth import HideUngrantedTools, auth_settings, token_verifier
 from collections_mcp.server.transport.metrics import METRICS_PATH, metrics_endpoint, serving_metrics
@@ -107,10 +105,10 @@ class CollectionsServer:
             failure_threshold=settings.breaker_failures, cooldown_seconds=settings.breaker_cooldown_seconds,
             clock=config.clock,
         )  # fmt: skip
-        self.audit_log = SqliteAuditLog(audit_path(settings.state_dir), on_write=self.metrics.audit_written)
-        self.idempotency = IdempotencyStore(
-            idempotency_path(settings.state_dir), cross_process_wait=settings.idempotency_wait_seconds
-        )
+        # SQLite under the state directory, or PostgreSQL shared by replicas: decided in server/state/backend.py.
+        self.stores = open_stores(settings.state_config(), on_audit_write=self.metrics.audit_written)
+        self.audit_log = self.stores.audit
+        self.idempotency = self.stores.idempotency
         # Toolsets on demand: every selected tool is built, but only the enabled toolsets' are offered.
         self.on_demand = ToolsetsOnDemand(self.selected) if settings.dynamic_toolsets else None
         self.pipeline = self._pipeline()
@@ -173,13 +171,12 @@ class CollectionsServer:
     async def lifespan(self, _: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         config = self.config
         async with AsyncExitStack() as stack:
+            stores = await stack.enter_async_context(self.stores.running())  # first in, last out
             if self.token_verifier is not None:  # its connections to the authorization server close at shutdown
                 stack.push_async_callback(self.token_verifier.aclose)
             clients: dict[str, Any] = {}
             for toolset in self.in_use:
                 clients[toolset.name] = await stack.enter_async_context(toolset.open_client(config.vendors[toolset.name]))
-            shared = SqliteSharedState.under(config.settings.state_dir)
-            stack.callback(shared.close)
             if (listen := config.settings.metrics_listen) is not None:  # a scraper's own address (stdio too)
                 self.metrics_url = await stack.enter_async_context(serving_metrics(self.metrics, *listen))
                 stack.callback(setattr, self, "metrics_url", None)
@@ -193,7 +190,9 @@ class CollectionsServer:
                 conversations = Conversations(
                     background, idle_timeout=config.settings.conversation_idle_seconds, drain=config.drain
                 )
-                state = ServerState(clients=clients, clock=config.clock, conversations=conversations, shared=shared)
+                state = ServerState(
+                    clients=clients, clock=config.clock, conversations=conversations, shared=stores.shared
+                )
                 self.metrics.watch(
                     conversations=lambda: conversations.live, payment_pages=lambda: self.capture.open_pages,
                     breakers=self.breakers,

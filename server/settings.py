@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 from collections_mcp.server.core.access import TokenGrant
 from collections_mcp.server.core.catalog import Catalog, installed_catalog
 from collections_mcp.server.core.errors import ConfigError as ConfigError  # re-exported: settings raise it
+from collections_mcp.server.state.backend import StateConfig
 from collections_mcp.tools.common.settings import VendorConfigError, VendorSettings
 from collections_mcp.tools.common.spec import Profile
 
@@ -39,7 +40,10 @@ def _default_state_dir() -> Path:
 
 
 class ServerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COLLECTIONS_MCP_", env_file=".env", extra="ignore", env_ignore_empty=True)
+    # hide_input_in_errors: a rejected value may be a secret (a database URL with its password, a token).
+    model_config = SettingsConfigDict(
+        env_prefix="COLLECTIONS_MCP_", env_file=".env", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
+    )
 
     sandbox: bool = Field(default=False, description="Force the built-in sandbox vendors even if real ones are set.")
     read_only: bool = Field(default=False, description="Register only tools whose effect is 'read'.")
@@ -137,6 +141,32 @@ class ServerSettings(BaseSettings):
         gt=0,
         description="Seconds an open circuit breaker waits before it lets one trial request through to the vendor.",
     )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:5432/db: keep the shared state (audit log, idempotency, "
+        "identity-check lockout, conversation owners) in PostgreSQL, for several replicas; unset: SQLite files in "
+        "the state directory (secret: never printed).",
+    )
+    database_pool_size: int = Field(
+        default=10, ge=1, le=500, description="Most PostgreSQL connections one server process opens."
+    )
+    database_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest wait for a PostgreSQL connection or statement; past it the call fails with a clear error.",
+    )
+    database_migrate: bool = Field(
+        default=True,
+        description="Apply pending PostgreSQL schema migrations at start (false: refuse to start until "
+        "`collections-mcp migrate` has applied them).",
+    )
+    lease_seconds: float = Field(
+        default=10.0,
+        ge=0.2,
+        le=300,
+        description="A process's claim on an in-flight call (and on a live conversation) lapses this long after "
+        "its last renewal (renewed every third of it): a crashed process's claims are taken over after it.",
+    )
 
     @field_validator("toolsets", mode="before")
     @classmethod
@@ -170,6 +200,28 @@ class ServerSettings(BaseSettings):
     def metrics_listen(self) -> tuple[str, int] | None:
         """(host, port) of the separate metrics listener, or None."""
         return split_address(self.metrics_address) if self.metrics_address else None
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not re.match(r"^postgres(?:ql)?://", value.get_secret_value().strip()):
+            # The value itself is never repeated: it may hold a password.
+            raise ValueError("must be a PostgreSQL URL such as postgresql://user:password@host:5432/dbname")
+        return value
+
+    def state_config(self) -> StateConfig:
+        """What the state stores are built from (server/state/backend.py picks SQLite or PostgreSQL by it)."""
+        return StateConfig(
+            state_dir=self.state_dir,
+            database_url=self.database_url,
+            pool_size=self.database_pool_size,
+            timeout_seconds=self.database_timeout_seconds,
+            migrate=self.database_migrate,
+            lease_seconds=self.lease_seconds,
+            idempotency_wait_seconds=self.idempotency_wait_seconds,
+        )
 
     @model_validator(mode="after")
     def _introspection_complete(self) -> ServerSettings:

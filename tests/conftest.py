@@ -23,6 +23,7 @@ from collections_mcp.server.settings import ServerSettings
 from collections_mcp.server.telemetry.metrics import ServerMetrics
 from collections_mcp.server.telemetry.tracing import instrument_vendor_requests
 from collections_mcp.server.transport.logs import JsonLines
+from tests.pg_cluster import PgCluster, throwaway_cluster
 
 # Server state (audit log, idempotency keys) never goes to the developer's real state dir from a test; tests
 # that need isolation from each other pass their own tmp_path state_dir.
@@ -154,13 +155,67 @@ def _sensitive_values(sandbox: RunningSandbox) -> set[str]:
 
 
 def server_state_texts(*roots: Path) -> list[str]:
-    """What an operator can read in the server's own state files (audit log, idempotency store), WAL included."""
+    """What an operator can read in the server's own state files (audit log and its spool, idempotency store,
+    event logs, conversation owners), WAL included."""
     texts = []
     for root in roots:
         for path in root.rglob("*.sqlite3*"):
-            if path.name.startswith(("audit.", "idempotency.")) and path.is_file():
+            if path.name.startswith(("audit", "idempotency.", "events.", "conversations.")) and path.is_file():
                 texts.append(path.read_bytes().decode("latin-1"))
     return texts
+
+
+# What the shared PostgreSQL databases of the session held (every table of every database, as text), collected
+# when the cluster stops and judged by the leak check with everything else.
+_DATABASE_TEXTS: list[str] = []
+MIGRATED_TEMPLATE = "collections_mcp_migrated"
+
+
+def _dump_databases(cluster: PgCluster) -> list[str]:
+    texts = []
+    for database in [*cluster.databases()]:
+        with cluster.admin(database) as conn:
+            tables = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+            for (table,) in tables:
+                rows = conn.execute(f'SELECT t::text FROM "{table}" t').fetchall()
+                texts.extend(str(row[0]) for row in rows)
+    return texts
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL cluster for the whole session, with a template database the schema was applied to
+    (tests get copies: `fresh_database`). Missing binaries fail with the command that installs them."""
+    import concurrent.futures
+
+    import anyio
+    from pydantic import SecretStr
+
+    from collections_mcp.server.state.postgres.database import PostgresDatabase
+    from collections_mcp.server.state.postgres.migrations import migrate
+
+    with throwaway_cluster() as cluster:
+        url = cluster.create_database(MIGRATED_TEMPLATE)
+
+        async def apply() -> None:
+            db = PostgresDatabase(SecretStr(url))
+            await migrate(db)
+            await db.close()
+
+        with concurrent.futures.ThreadPoolExecutor(1) as worker:  # outside the test event loop
+            worker.submit(anyio.run, apply).result(timeout=60)
+        yield cluster
+        _DATABASE_TEXTS.extend(_dump_databases(cluster))
+
+
+def fresh_database(cluster: PgCluster, *, migrated: bool = True) -> str:
+    """A new database of its own (the current schema applied, or empty); returns its URL."""
+    import uuid
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    return cluster.create_database(name, template=MIGRATED_TEMPLATE if migrated else None)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -216,6 +271,7 @@ def leak_watch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     seen.extend(handler.texts)
     seen.append("\n".join(_EVERY_SPAN.texts))  # one text: thousands of distinct span texts, searched once per value
     seen.extend(server_state_texts(tmp_path_factory.getbasetemp(), Path(os.environ["COLLECTIONS_MCP_STATE_DIR"])))
+    seen.extend(_DATABASE_TEXTS)
     sensitive = _LEAK_CORPUS.get("values", set())
     leaks = sorted({value for value in sensitive for text in seen if value in text})
     assert not leaks, (
@@ -251,3 +307,23 @@ def _write_recorded_arguments() -> None:
     assert _ARGUMENT_RECORDING is not None
     recorded = {name: [json.loads(item) for item in sorted(items)] for name, items in sorted(_RECORDED.items())}
     _ARGUMENT_RECORDING.write_text(json.dumps(recorded, indent=1, ensure_ascii=False) + "\n")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_url(request: pytest.FixtureRequest) -> str | None:
+    """None for SQLite; the URL of a fresh migrated database for PostgreSQL."""
+    if request.param == "sqlite":
+        return None
+    return fresh_database(request.getfixturevalue("postgres"))
+
+
+@pytest.fixture
+async def backend(backend_url: str | None, tmp_path: Path) -> AsyncIterator[Any]:
+    """One state backend (parametrized: SQLite, PostgreSQL); tests/state_backends.py."""
+    from tests.state_backends import Backend
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    opened = Backend("postgresql" if backend_url else "sqlite", state_dir, backend_url)
+    yield opened
+    await opened.aclose()

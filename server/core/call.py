@@ -19,7 +19,7 @@ from collections_mcp.server.core.conversations import Conversations, InputRequir
 from collections_mcp.tools.common.errors import InvalidArgument, VendorError
 from collections_mcp.tools.common.human import HumanUnavailable
 from collections_mcp.tools.common.spec import AnySpec, ToolContext
-from collections_mcp.tools.common.state import SharedState
+from collections_mcp.tools.common.state import SharedState, StateUnavailable
 
 # The optional argument every changing tool accepts: retrying with the same key replays the first result.
 IDEMPOTENCY_ARGUMENT = "idempotency_key"
@@ -124,6 +124,8 @@ def outcome_of(exc: BaseException | None) -> str:
         return "input_required"
     if isinstance(exc, HumanUnavailable):
         return "refused:no_elicitation"
+    if isinstance(exc, StateUnavailable):
+        return "state_unavailable"
     if isinstance(exc, ToolError):
         return "tool_error"
     return "internal_error" if isinstance(exc, Exception) else "cancelled"

@@ -58,6 +58,7 @@ from collections_mcp.tools.common.http import observing_vendor_requests
 from collections_mcp.tools.common.human import NOBODY, Answer, Ask, HumanUnavailable, Person, Progress, Question
 from collections_mcp.tools.common.resilience import CallDeadline, VendorBreakers, call_deadline, using_breakers
 from collections_mcp.tools.common.spec import AnySpec, Effect, ProgressReporter, ToolContext
+from collections_mcp.tools.common.state import StateUnavailable
 
 log = logging.getLogger("collections_mcp.calls")
 
@@ -299,6 +300,8 @@ def _as_tool_error(spec: AnySpec, call: ToolCall, exc: BaseException) -> BaseExc
         return ToolError(scrub_text(f"{spec.name} could not run: {exc}. Nothing was sent to the vendor."))
     if isinstance(exc, VendorError):
         return ToolError(scrub_text(str(exc)))
+    if isinstance(exc, StateUnavailable):  # the store's message says what did not happen (e.g. nothing was sent)
+        return ToolError(scrub_text(f"{spec.name} could not run: {exc} Retry in a few seconds."))
     if isinstance(exc, InvalidArgument):  # raised by a handler, which may have read from the vendor already
         return ToolError(scrub_text(f"Invalid arguments for {spec.name}; nothing was changed: {exc}"))
     if not isinstance(exc, Exception):

@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from collections_mcp.server.core.catalog import installed_catalog
 from collections_mcp.server.core.version import package_version
 from collections_mcp.server.settings import ConfigError, ServerSettings, unparsable_setting
 from collections_mcp.server.transport.logs import announce, configure_logging
+from collections_mcp.tools.common.state import StateUnavailable
 
 if TYPE_CHECKING:
     from collections_mcp.server.app import ServerConfig
@@ -74,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser(
         "audit",
         help="print the audit log: one record per tool call (allowed or refused), oldest first",
-        description="Print the audit log kept in COLLECTIONS_MCP_STATE_DIR/audit.sqlite3 (newest N records).",
+        description="Print the audit log (newest N records): from the shared database when "
+        "COLLECTIONS_MCP_DATABASE_URL is set, else from COLLECTIONS_MCP_STATE_DIR/audit.sqlite3.",
     )
     audit.add_argument(
         "--since",
@@ -101,6 +104,16 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("--url", default=None,
                         help="for http: the server's MCP URL (default: COLLECTIONS_MCP_PUBLIC_URL + /mcp, "
                         "http://127.0.0.1:8000/mcp when that is not set)")
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply pending schema migrations to the shared PostgreSQL database (COLLECTIONS_MCP_DATABASE_URL)",
+        description="Apply every pending schema migration to the database in COLLECTIONS_MCP_DATABASE_URL, under an "
+        "advisory lock (safe while replicas start). For operators who migrate on their own and run the servers "
+        "with COLLECTIONS_MCP_DATABASE_MIGRATE=false.",
+    )
+    migrate.add_argument("--check", action="store_true",
+                         help="apply nothing: list pending migrations and exit 1 if there are any")  # fmt: skip
 
     commands.add_parser(
         "doctor",
@@ -165,15 +178,19 @@ async def _serve_on(
     """Serve until stopped: stdio when `sock` is None, else streamable HTTP on the bound `sock`."""
     import uvicorn
 
-    from collections_mcp.server.app import build_server
+    from collections_mcp.server.app import CollectionsServer
     from collections_mcp.server.ops.runtime import resolved_config
     from collections_mcp.server.transport.http import build_http_app, host_check_warning, install_request_scope
     from collections_mcp.server.transport.serve import GracefulServer
 
-    async with resolved_config(settings) as (config, sandbox):
+    async with resolved_config(settings) as (config, sandbox), AsyncExitStack() as stack:
         if sock is not None:
             config = dataclasses.replace(config, http_url=_reachable_url(settings, host, sock.getsockname()[1]))
-        server = build_server(config)
+        built = CollectionsServer(config)
+        server = built.mcp_server()
+        # The shared database is reached (and migrated) before the server says it is ready: an unreachable one
+        # is a startup error that names it, without its password.
+        await stack.enter_async_context(built.stores.running())
         mode = "sandbox mode (simulated vendors, demo data)" if config.sandbox else "live vendors"
         vendors = ", ".join(config.catalog.by_name[name].title for name in config.vendors)
         if sandbox is not None:
@@ -253,12 +270,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             anyio.run(_print_tools, settings, args.markdown)
         elif args.command == "audit":
             return anyio.run(_print_audit, settings, args.since, args.tool, args.limit, args.json)
+        elif args.command == "migrate":
+            return anyio.run(_migrate, settings, args.check)
         elif args.command == "config":
             from collections_mcp.server.ops.client_config import print_client_config
 
             return print_client_config(settings, args.client, args.name, args.url)
     except ConfigError as exc:
         print(f"collections-mcp: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StateUnavailable as exc:  # its message names the database without its password
+        print(f"collections-mcp: {exc}", file=sys.stderr)
+        return 2
+    except BaseExceptionGroup as group:  # the same errors, raised while the sandbox's task group runs
+        problem = _startup_error(group)
+        if problem is None:
+            raise
+        prefix = "configuration error: " if isinstance(problem, ConfigError) else ""
+        print(f"collections-mcp: {prefix}{problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0
@@ -282,6 +311,23 @@ def _start_tracing() -> bool:
         return configure_tracing(package_version())
     except TracingConfigError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _startup_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The configuration or database error a task group wrapped, when that is all it holds."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, BaseExceptionGroup):
+            pending.extend(item.exceptions)
+        else:
+            leaves.append(item)
+    if leaves and all(isinstance(leaf, ConfigError | StateUnavailable) for leaf in leaves):
+        first = leaves[0]
+        assert isinstance(first, Exception)
+        return first
+    return None
 
 
 async def _print_tools(settings: ServerSettings, markdown: bool) -> None:
@@ -317,17 +363,16 @@ def _since_arg(value: str) -> datetime:
 async def _print_audit(
     settings: ServerSettings, since: datetime | None, tool: str | None, limit: int, as_json: bool
 ) -> int:
-    from collections_mcp.server.state.audit_log import SqliteAuditLog, audit_path
+    from collections_mcp.server.state.audit_log import audit_path
+    from collections_mcp.server.state.backend import reading_audit_log
 
-    path = audit_path(settings.state_dir)
-    if not path.exists():
-        print(f"collections-mcp: no audit log yet at {path} (no tool call has been recorded)", file=sys.stderr)
-        return 0
-    audit = SqliteAuditLog(path)
-    try:
+    if settings.database_url is None:
+        path = audit_path(settings.state_dir)
+        if not path.exists():
+            print(f"collections-mcp: no audit log yet at {path} (no tool call has been recorded)", file=sys.stderr)
+            return 0
+    async with reading_audit_log(settings.state_config()) as audit:
         records = await audit.query(since, tool, limit)
-    finally:
-        audit.close()
     if as_json:
         for record in records:
             print(record.model_dump_json())
@@ -349,6 +394,32 @@ async def _print_audit(
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     if not rows:
         print("(no matching records)")
+    return 0
+
+
+async def _migrate(settings: ServerSettings, check: bool) -> int:
+    from collections_mcp.server.state.postgres.database import PostgresDatabase
+    from collections_mcp.server.state.postgres.migrations import migrate, pending_migrations
+
+    if settings.database_url is None:
+        raise ConfigError(
+            "collections-mcp migrate needs COLLECTIONS_MCP_DATABASE_URL (postgresql://...); with SQLite there is "
+            "nothing to migrate"
+        )
+    db = PostgresDatabase(settings.database_url, timeout_seconds=settings.database_timeout_seconds)
+    try:
+        if check:
+            pending = await pending_migrations(db)
+            for migration in pending:
+                print(f"pending: {migration.label}")
+            print(f"{db.display}: {len(pending)} pending migration(s)" if pending else f"{db.display}: up to date")
+            return 1 if pending else 0
+        applied = await migrate(db)
+    finally:
+        await db.close()
+    for migration in applied:
+        print(f"applied: {migration.label}")
+    print(f"{db.display}: {'up to date' if applied else 'already up to date'} ({len(applied)} applied now)")
     return 0
 
 

@@ -40,6 +40,7 @@ TOKEN_PLACEHOLDER = "<token>"
 _SERVER_FIELDS = (
     "sandbox", "read_only", "toolsets", "state_dir", "log_level", "confirm", "idempotency_window_seconds",
     "call_deadline_seconds", "breaker_failures", "breaker_cooldown_seconds", "metrics_address",
+    "database_url",  # a stdio server sharing the replicas' database (secret: a placeholder is printed)
 )  # fmt: skip
 
 
@@ -135,7 +136,11 @@ def launch_env(settings: ServerSettings, vendor_settings: dict[str, VendorSettin
     values: dict[str, str] = {}
     secrets: list[str] = []
     for variable, value in _explicit(settings, [field for field in _SERVER_FIELDS if field in ServerSettings.model_fields]):
-        values[variable.name] = _text(value)
+        if variable.secret or isinstance(value, SecretStr):
+            values[variable.name] = secret_placeholder(variable.name)
+            secrets.append(variable.name)
+        else:
+            values[variable.name] = _text(value)
     for name, toolset in installed_catalog().by_name.items():
         if settings.toolsets is not None and name not in settings.toolsets:
             continue

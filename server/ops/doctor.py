@@ -149,6 +149,38 @@ async def check_all(settings: ServerSettings) -> tuple[str, list[Check]]:
         return mode, [results[name] for name in names]
 
 
+async def check_state(settings: ServerSettings) -> Check:
+    """Where the shared state lives; for PostgreSQL: reachable, and its schema current (no password shown)."""
+    if settings.database_url is None:
+        return Check("shared state", True, f"SQLite files in {settings.state_dir} (one machine; "
+                     "COLLECTIONS_MCP_DATABASE_URL shares it between replicas)")  # fmt: skip
+    from collections_mcp.server.state.postgres.database import PostgresDatabase
+    from collections_mcp.server.state.postgres.migrations import known_migrations, pending_migrations
+    from collections_mcp.tools.common.state import StateUnavailable
+
+    db = PostgresDatabase(settings.database_url, pool_size=1, timeout_seconds=settings.database_timeout_seconds)
+    started = time.perf_counter()
+    try:
+        with anyio.fail_after(settings.database_timeout_seconds * 3):
+            pending = await pending_migrations(db)
+    except StateUnavailable as exc:
+        return Check("shared state", False, str(exc), "PostgreSQL", time.perf_counter() - started)
+    except TimeoutError:
+        return Check("shared state", False, f"{db.display}: no answer", "PostgreSQL", time.perf_counter() - started)
+    except ConfigError as exc:
+        return Check("shared state", False, str(exc), db.display, time.perf_counter() - started)
+    finally:
+        await db.close()
+    seconds = time.perf_counter() - started
+    if not pending:
+        return Check("shared state", True, f"schema up to date (version {known_migrations()[-1].version})", db.display, seconds)
+    labels = ", ".join(migration.label for migration in pending)
+    if settings.database_migrate:
+        return Check("shared state", True, f"reachable; the server applies {labels} at start", db.display, seconds)
+    return Check("shared state", False, f"pending migration(s) {labels}: run `collections-mcp migrate` "
+                 "(COLLECTIONS_MCP_DATABASE_MIGRATE is false)", db.display, seconds)  # fmt: skip
+
+
 def _line(check: Check) -> str:
     status = "OK  " if check.ok else "FAIL"
     timing = f" ({check.seconds:.2f} s)" if check.seconds is not None else ""
@@ -186,6 +218,8 @@ def doctor_main() -> int:
     else:
         titles = ", ".join(installed_catalog().by_name[name].title for name in plan.vendors)
         print(_line(Check("settings", True, f"valid; enabled vendors: {titles}")))
+    state = anyio.run(check_state, settings)
+    print(_line(state), flush=True)
     try:
         mode, checks = anyio.run(check_all, settings)
     except ConfigError as exc:
@@ -197,4 +231,4 @@ def doctor_main() -> int:
     summary = f"{len(checks) - len(failed)} of {len(checks)} vendor check(s) OK ({mode})."
     print(summary if not failed else f"{summary} Fix the FAIL lines above.")
     sys.stdout.flush()
-    return 1 if failed else 0
+    return 1 if failed or not state.ok else 0

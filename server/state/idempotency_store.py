@@ -4,33 +4,40 @@
 
 - a completed entry within the window -> its stored result (replayed), `produce` is not called;
 - an identical call in flight in this process -> wait for it, then replay its result;
-- an identical call in flight in another process sharing the file -> its `pending` row (claimed by an INSERT
-  on the unique key) is polled for at most `cross_process_wait` seconds, then `IdempotencyBusy`;
-- a call that fails caches nothing: its pending row is removed so a retry runs again. Only a successful
-  result is stored.
+- an identical call in flight in another process (a replica sharing the database, or a process sharing the
+  state directory) -> its `pending` claim is polled for at most `cross_process_wait` seconds, then
+  `IdempotencyBusy`;
+- a call that fails caches nothing: its claim is released so a retry runs again. Only a successful result is
+  stored.
 
-A pending row older than the window (its process died mid-call) is taken over, as after the window an
-identical call is a new call anyway. Entries live in SQLite under `COLLECTIONS_MCP_STATE_DIR`, so a restart
-keeps replaying. Which calls are guarded and what a key is made of: server/policy/idempotency.py.
+A claim is held with a lease: while `produce` runs, its owner renews the lease every third of `lease_seconds`.
+Another process takes a pending claim over only when its lease lapsed, i.e. its owner stopped renewing (it
+crashed or was killed), never because the call is long (a Collect! plan can wait on a person for many minutes).
+The lease runs on the claim table's own clock (the database's in PostgreSQL, this machine's for SQLite), not on
+the call clock that places a call in the window.
+
+Where claims live is a `ClaimTable` (SQLite below, PostgreSQL in server/state/postgres/); server/state/backend.py
+picks one. Which calls are guarded and what a key is made of: server/policy/idempotency.py.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import anyio
 import anyio.to_thread
 
 from collections_mcp.server.core.call import Refused, utc_now
 from collections_mcp.server.state.sqlite import open_sqlite
+from collections_mcp.tools.common.state import StateUnavailable
 
 log = logging.getLogger("collections_mcp.idempotency")
 
@@ -60,15 +67,194 @@ class IdempotencyBusy(Refused):
 
 
 @dataclass(frozen=True)
-class _Claim:
-    state: Literal["claimed", "done", "pending"]
-    created_ts: float
+class Claim:
+    """What a claim attempt found. `claimed`: this owner holds the key now (`took_over`: from an owner whose
+    lease had lapsed); `done`: a completed entry within the window; `pending`: a live claim of another owner."""
+
+    state: Literal["claimed", "took_over", "done", "pending"]
+    created: datetime
     result: str | None = None
 
-    @property
-    def created(self) -> datetime:
-        return datetime.fromtimestamp(self.created_ts, UTC)
 
+@dataclass(frozen=True)
+class Held:
+    """The entry under a key as a waiter sees it."""
+
+    state: Literal["pending", "done"]
+    created: datetime
+    result: str | None
+    lapsed: bool  # a pending claim whose owner stopped renewing its lease
+
+
+class ClaimTable(Protocol):
+    """Claims and completed results by key, shared by every process that must not run a call twice."""
+
+    async def claim(self, key: str, owner: str, at: datetime, window: float, lease: float) -> Claim:
+        """Claim `key` for `owner` at call time `at` unless a completed entry newer than `window` seconds or a
+        live claim holds it; a lapsed claim or an expired entry is replaced. Raises `StateUnavailable`."""
+        ...
+
+    async def renew(self, key: str, owner: str) -> bool:
+        """Extend `owner`'s lease on its pending claim; False when the claim is no longer `owner`'s."""
+        ...
+
+    async def complete(self, key: str, owner: str, result: str) -> bool:
+        """Store the result of `owner`'s claim; False when the claim is no longer `owner`'s."""
+        ...
+
+    async def release(self, key: str, owner: str) -> None:
+        """Drop `owner`'s pending claim (its call failed), so an identical call runs again."""
+        ...
+
+    async def peek(self, key: str) -> Held | None: ...
+
+    def close(self) -> None: ...
+
+
+class IdempotencyStore:
+    """Runs the work behind a key once per window, across the processes that share `claims`."""
+
+    def __init__(
+        self,
+        claims: ClaimTable,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        cross_process_wait: float = 30.0,
+        poll_interval: float = 0.05,
+        lease_seconds: float = 10.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        self.claims = claims
+        self.clock = clock
+        self.cross_process_wait = cross_process_wait
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.on_wait = on_wait  # called when a call starts waiting for another process's claim (for tests)
+        self.owner = uuid.uuid4().hex
+        self._in_flight: dict[str, anyio.Event] = {}
+
+    async def run(
+        self,
+        key: str,
+        window: float,
+        produce: Callable[[], Awaitable[str]],
+        *,
+        now: datetime | None = None,
+    ) -> tuple[str, bool, datetime]:
+        """(result_json, replayed, first_call_time). `produce` runs only if no identical call within `window`
+        seconds completed or is in flight; an exception from it is re-raised and nothing is stored. Raises
+        `StateUnavailable` (nothing sent) when the claim table cannot be reached."""
+        at = now or self.clock()
+        while True:
+            running = self._in_flight.get(key)
+            if running is not None:
+                await running.wait()
+                continue
+            done = self._in_flight[key] = anyio.Event()
+            try:
+                try:
+                    with anyio.CancelScope(shield=True):  # a claim made is always either used or released
+                        claim = await self.claims.claim(key, self.owner, at, window, self.lease_seconds)
+                except StateUnavailable as exc:
+                    raise StateUnavailable(
+                        f"{exc}, so this call could not be checked against identical calls; nothing was sent to "
+                        "the vendor."
+                    ) from None
+                if claim.state == "done":
+                    assert claim.result is not None
+                    return claim.result, True, claim.created
+                if claim.state == "pending":
+                    replay = await self._wait_for_other_process(key, claim.created)
+                    if replay is None:
+                        continue  # the other call failed, or its owner died: claim it again
+                    return replay
+                if claim.state == "took_over":
+                    log.warning(
+                        "an identical call's owner stopped renewing its claim (its process ended mid-call); this "
+                        "call runs instead. Whether the first one reached the vendor is not known."
+                    )
+                return await self._produce(key, produce), False, claim.created
+            finally:
+                del self._in_flight[key]
+                done.set()
+
+    async def _produce(self, key: str, produce: Callable[[], Awaitable[str]]) -> str:
+        failure: BaseException | None = None
+        result = ""
+        # The lease is renewed until the outcome is stored (or released), not just while `produce` runs.
+        async with anyio.create_task_group() as renewing:
+            renewing.start_soon(self._keep_renewing, key)
+            try:
+                result = await produce()
+            except BaseException as exc:  # re-raised below, outside the task group (which would wrap it)
+                failure = exc
+            with anyio.CancelScope(shield=True):
+                if failure is None:
+                    await self._complete(key, result)
+                else:
+                    await self._release(key)
+            renewing.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return result
+
+    async def _keep_renewing(self, key: str) -> None:
+        while True:
+            await anyio.sleep(self.lease_seconds / 3)
+            try:
+                if not await self.claims.renew(key, self.owner):
+                    log.error("the claim of a running call was taken over by another process (key %s…)", key[:12])
+                    return
+            except StateUnavailable as exc:  # keep trying: the lease survives a short outage of the database
+                log.warning("could not renew the claim of a running call: %s", exc)
+
+    async def _complete(self, key: str, result: str) -> None:
+        """Store the result. While the database is unreachable, retry for up to three leases (the call already
+        happened at the vendor: its result must land, or an identical call could run again)."""
+        deadline = anyio.current_time() + 3 * self.lease_seconds
+        delay = 0.1
+        while True:
+            try:
+                if not await self.claims.complete(key, self.owner, result):
+                    log.error(
+                        "a call finished after its claim was taken over by another process; its result was not "
+                        "stored for replay (key %s…)",
+                        key[:12],
+                    )
+                return
+            except StateUnavailable as exc:
+                if anyio.current_time() + delay > deadline:
+                    log.error("the result of a finished call could not be stored for replay: %s", exc)
+                    return
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    async def _release(self, key: str) -> None:
+        try:
+            await self.claims.release(key, self.owner)
+        except StateUnavailable as exc:  # the lease lapses on its own: an identical call can run after it
+            log.warning("could not release the claim of a failed call: %s", exc)
+
+    async def _wait_for_other_process(self, key: str, created: datetime) -> tuple[str, bool, datetime] | None:
+        if self.on_wait is not None:
+            self.on_wait(key)
+        started = anyio.current_time()
+        while anyio.current_time() - started < self.cross_process_wait:
+            await anyio.sleep(self.poll_interval)
+            held = await self.claims.peek(key)
+            if held is None:
+                return None
+            if held.state == "done" and held.result is not None:
+                return held.result, True, held.created
+            if held.created != created or held.lapsed:  # replaced by a newer claim, or its owner died
+                return None
+        raise IdempotencyBusy(created, anyio.current_time() - started)
+
+    def close(self) -> None:
+        self.claims.close()
+
+
+# ------------------------------------------------------------------------------------------------ SQLite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -80,139 +266,100 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created);
 """
+# Files written before leases existed lack the column; their pending rows count as lapsed (lease_until 0).
+_LEASE_COLUMN = "ALTER TABLE idempotency ADD COLUMN lease_until REAL NOT NULL DEFAULT 0"
 
 
-class IdempotencyStore:
-    """Completed results and in-flight claims by request key, in one SQLite file shared by processes."""
+class SqliteClaims:
+    """The default `ClaimTable`: one SQLite file under the state directory, shared by the processes that use
+    that directory (their leases run on this machine's wall clock)."""
 
-    def __init__(
-        self,
-        path: Path | str,
-        *,
-        clock: Callable[[], datetime] = utc_now,
-        cross_process_wait: float = 30.0,
-        poll_interval: float = 0.05,
-        on_wait: Callable[[str], None] | None = None,
-    ) -> None:
+    def __init__(self, path: Path | str, *, lease_clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
-        self.clock = clock
-        self.cross_process_wait = cross_process_wait
-        self.poll_interval = poll_interval
-        self.on_wait = on_wait  # called when a call starts waiting for another process's claim (for tests)
-        self._owner = uuid.uuid4().hex
+        self.lease_clock = lease_clock
         self._lock = threading.Lock()
-        self._in_flight: dict[str, anyio.Event] = {}
+        self._lease: dict[str, float] = {}  # key -> lease length, for renewals of this process's claims
         self._db = open_sqlite(self.path, synchronous="FULL", schema=_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(idempotency)")}
+        if "lease_until" not in columns:
+            self._db.execute(_LEASE_COLUMN)
 
-    # ---------------------------------------------------------------- SQL, each in a worker thread
-
-    def _claim(self, key: str, now: float, window: float) -> _Claim:
+    def _claim(self, key: str, owner: str, at: float, window: float, lease: float) -> Claim:
+        stamp = datetime.fromtimestamp(at, UTC)
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute("DELETE FROM idempotency WHERE created < ? AND state = 'done'", (now - window,))
-                row = db.execute("SELECT state, created, result FROM idempotency WHERE key = ?", (key,)).fetchone()
-                if row is not None and row[1] >= now - window:
+                db.execute("DELETE FROM idempotency WHERE created < ? AND state = 'done'", (at - window,))
+                row = db.execute("SELECT state, created, result, lease_until FROM idempotency WHERE key = ?", (key,)).fetchone()
+                lease_now = self.lease_clock()
+                if row is not None and row[0] == "done" and row[1] >= at - window:
                     db.execute("COMMIT")
-                    return _Claim("done" if row[0] == "done" else "pending", row[1], row[2])
-                if row is not None:  # a claim older than the window: its process is gone
-                    db.execute("DELETE FROM idempotency WHERE key = ?", (key,))
-                try:
-                    db.execute(
-                        "INSERT INTO idempotency (key, state, created, owner) VALUES (?, 'pending', ?, ?)",
-                        (key, now, self._owner),
-                    )
-                except sqlite3.IntegrityError:  # cannot happen under BEGIN IMMEDIATE, but never double-claim
-                    db.execute("ROLLBACK")
-                    return _Claim("pending", now)
+                    return Claim("done", datetime.fromtimestamp(row[1], UTC), row[2])
+                if row is not None and row[0] == "pending" and row[3] >= lease_now:
+                    db.execute("COMMIT")
+                    return Claim("pending", datetime.fromtimestamp(row[1], UTC))
+                db.execute(
+                    "INSERT OR REPLACE INTO idempotency (key, state, created, owner, result, lease_until) "
+                    "VALUES (?, 'pending', ?, ?, NULL, ?)",
+                    (key, at, owner, lease_now + lease),
+                )
                 db.execute("COMMIT")
-                return _Claim("claimed", now)
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
+            self._lease[key] = lease
+        took_over = row is not None and row[0] == "pending"
+        return Claim("took_over" if took_over else "claimed", stamp)
 
-    def _complete(self, key: str, result: str) -> None:
+    def _renew(self, key: str, owner: str) -> bool:
         with self._lock:
-            self._db.execute(
-                "UPDATE idempotency SET state = 'done', result = ? WHERE key = ? AND owner = ?",
-                (result, key, self._owner),
+            cursor = self._db.execute(
+                "UPDATE idempotency SET lease_until = ? WHERE key = ? AND owner = ? AND state = 'pending'",
+                (self.lease_clock() + self._lease.get(key, 0.0), key, owner),
             )
+        return cursor.rowcount == 1
 
-    def _release(self, key: str) -> None:
+    def _complete(self, key: str, owner: str, result: str) -> bool:
         with self._lock:
-            self._db.execute(
-                "DELETE FROM idempotency WHERE key = ? AND owner = ? AND state = 'pending'", (key, self._owner)
+            self._lease.pop(key, None)
+            cursor = self._db.execute(
+                "UPDATE idempotency SET state = 'done', result = ? WHERE key = ? AND owner = ? AND state = 'pending'",
+                (result, key, owner),
             )
+        return cursor.rowcount == 1
 
-    def _peek(self, key: str) -> tuple[str, float, str | None] | None:
+    def _release(self, key: str, owner: str) -> None:
         with self._lock:
-            row = self._db.execute("SELECT state, created, result FROM idempotency WHERE key = ?", (key,)).fetchone()
-        return None if row is None else (row[0], row[1], row[2])
+            self._lease.pop(key, None)
+            self._db.execute("DELETE FROM idempotency WHERE key = ? AND owner = ? AND state = 'pending'", (key, owner))
 
-    # ------------------------------------------------------------------------------------ the API
+    def _peek(self, key: str) -> Held | None:
+        with self._lock:
+            row = self._db.execute("SELECT state, created, result, lease_until FROM idempotency WHERE key = ?", (key,)).fetchone()
+            lease_now = self.lease_clock()
+        if row is None:
+            return None
+        state: Literal["pending", "done"] = "done" if row[0] == "done" else "pending"
+        return Held(state, datetime.fromtimestamp(row[1], UTC), row[2], state == "pending" and row[3] < lease_now)
 
-    async def run(
-        self,
-        key: str,
-        window: float,
-        produce: Callable[[], Awaitable[str]],
-        *,
-        now: datetime | None = None,
-    ) -> tuple[str, bool, datetime]:
-        """(result_json, replayed, first_call_time). `produce` runs only if no identical call within `window`
-        seconds completed or is in flight; an exception from it is re-raised and nothing is stored."""
-        at = (now or self.clock()).timestamp()
-        while True:
-            running = self._in_flight.get(key)
-            if running is not None:
-                await running.wait()
-                continue
-            done = self._in_flight[key] = anyio.Event()
-            try:
-                with anyio.CancelScope(shield=True):  # a claim made is always either used or released
-                    claim = await anyio.to_thread.run_sync(self._claim, key, at, window)
-                if claim.state == "done":
-                    assert claim.result is not None
-                    return claim.result, True, claim.created
-                if claim.state == "pending":
-                    replay = await self._wait_for_other_process(key, claim.created_ts)
-                    if replay is None:
-                        continue  # the other call failed and released its claim: run it here
-                    return replay
-                return await self._produce(key, produce), False, claim.created
-            finally:
-                del self._in_flight[key]
-                done.set()
+    async def claim(self, key: str, owner: str, at: datetime, window: float, lease: float) -> Claim:
+        return await anyio.to_thread.run_sync(self._claim, key, owner, at.timestamp(), window, lease)
 
-    async def _produce(self, key: str, produce: Callable[[], Awaitable[str]]) -> str:
-        try:
-            result = await produce()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._release, key)
-            raise
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._complete, key, result)
-        return result
+    async def renew(self, key: str, owner: str) -> bool:
+        return await anyio.to_thread.run_sync(self._renew, key, owner)
 
-    async def _wait_for_other_process(self, key: str, created: float) -> tuple[str, bool, datetime] | None:
-        if self.on_wait is not None:
-            self.on_wait(key)
-        started = anyio.current_time()
-        while anyio.current_time() - started < self.cross_process_wait:
-            await anyio.sleep(self.poll_interval)
-            row = await anyio.to_thread.run_sync(self._peek, key)
-            if row is None:
-                return None
-            state, first, result = row
-            if state == "done" and result is not None:
-                return result, True, datetime.fromtimestamp(first, UTC)
-            if first != created:  # replaced by a newer claim: start over
-                return None
-        raise IdempotencyBusy(datetime.fromtimestamp(created, UTC), anyio.current_time() - started)
+    async def complete(self, key: str, owner: str, result: str) -> bool:
+        return await anyio.to_thread.run_sync(self._complete, key, owner, result)
+
+    async def release(self, key: str, owner: str) -> None:
+        await anyio.to_thread.run_sync(self._release, key, owner)
+
+    async def peek(self, key: str) -> Held | None:
+        return await anyio.to_thread.run_sync(self._peek, key)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+

@@ -7,6 +7,7 @@ on every run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 import tenacity
 from mcp import Client
+from pydantic import SecretStr
 
 from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
@@ -377,10 +379,14 @@ async def test_failed_checks_are_rate_limited_per_account(mcp: Client, sandbox: 
 
 
 async def test_the_lockout_survives_a_restart_and_holds_across_servers(
-    sandbox: RunningSandbox, accounts_config: ServerConfig
+    sandbox: RunningSandbox, accounts_config: ServerConfig, backend_url: str | None
 ) -> None:
-    """Failures are kept under the state directory: a restarted server (or a second one sharing the directory)
-    still refuses to compare until the window has passed."""
+    """Failures are kept in the shared state (SQLite under the state directory, or the shared PostgreSQL
+    database): a restarted server (or a second one sharing it) still refuses to compare until the window has
+    passed."""
+    if backend_url is not None:
+        shared = accounts_config.settings.model_copy(update={"database_url": SecretStr(backend_url)})
+        accounts_config = dataclasses.replace(accounts_config, settings=shared)
     given = identity_of(sandbox, "R1002")
     wrong = "0000" if given["ssn_last4"] != "0000" else "1111"
     async with Client(build_server(accounts_config)) as first:

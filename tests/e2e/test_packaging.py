@@ -40,7 +40,8 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
     assert top == {"collections_mcp"}
     for expected in ("collections_mcp/server/app.py", "collections_mcp/tools/scollect/client.py",
                      "collections_mcp/sandbox/wiring.py", "collections_mcp/prompts/work_account.md",
-                     "collections_mcp/views/account.html"):  # fmt: skip
+                     "collections_mcp/views/account.html",
+                     "collections_mcp/server/state/postgres/migrations/0001_shared_state.sql"):  # fmt: skip
         assert expected in names
     assert not any(name.startswith(("collections_mcp/tests", "collections_mcp/bench")) for name in names)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -229,11 +230,12 @@ async def test_a_call_still_running_in_another_process_is_refused_not_resent(
     arguments = note_args()
     key = request_key("scollect_add_note", AddNoteArgs.model_validate(arguments), None)
     async with serve(cross_process_wait=0.02) as mcp:
-        other = sqlite3.connect(idempotency_path(state_dir))  # another process has claimed this call (pending)
+        # Another process has claimed this call (pending) and is alive: it renews its lease.
+        other = sqlite3.connect(idempotency_path(state_dir))
         try:
             other.execute(
-                "INSERT INTO idempotency (key, state, created, owner) VALUES (?, 'pending', ?, 'other')",
-                (key, T0.timestamp()),
+                "INSERT INTO idempotency (key, state, created, owner, lease_until) VALUES (?, 'pending', ?, 'other', ?)",
+                (key, T0.timestamp(), time.time() + 60),
             )
             other.commit()
         finally:

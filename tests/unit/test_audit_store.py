@@ -1,4 +1,5 @@
-"""The SQLite audit log and the audit stage: append-only, filtered queries, redaction, durability, outcomes."""
+"""The audit log on both backends (SQLite file, PostgreSQL table) and the audit stage: append-only, filtered
+queries, redaction, durability, outcomes; PostgreSQL's spool for records written while the database is down."""
 
 from __future__ import annotations
 
@@ -9,14 +10,20 @@ from typing import Any
 
 import anyio
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from collections_mcp.server.core.call import Refused, ToolCall
 from collections_mcp.server.policy.audit import AuditStage, is_secret_key, record_rejected, redact_arguments
-from collections_mcp.server.state.audit_log import AuditRecord, SqliteAuditLog
+from collections_mcp.server.state.audit_log import AuditLog, AuditRecord, SqliteAuditLog
+from collections_mcp.server.state.postgres.database import PostgresDatabase
+from collections_mcp.server.state.postgres.stores import PostgresAuditLog
+from collections_mcp.server.state.spool import SPOOL_FILE, AuditSpool
 from collections_mcp.tools.common.errors import VendorError
 from collections_mcp.tools.common.spec import AnySpec, Effect, ToolSpec
 from collections_mcp.tools.common.types import SocialSecurityNumber
+from tests.conftest import fresh_database
+from tests.pg_cluster import PgCluster
+from tests.state_backends import Backend
 
 pytestmark = pytest.mark.anyio
 
@@ -62,13 +69,11 @@ def record(tool: str = "scollect_add_note", at: datetime = T0, **changes: Any) -
 
 
 @pytest.fixture
-def audit(tmp_path: Path) -> Any:
-    log = SqliteAuditLog(tmp_path / "audit.sqlite3")
-    yield log
-    log.close()
+def audit(backend: Backend) -> AuditLog:
+    return backend.audit_log()
 
 
-async def test_records_round_trip_and_queries_filter(audit: SqliteAuditLog) -> None:
+async def test_records_round_trip_and_queries_filter(audit: AuditLog) -> None:
     await audit.append(record("scollect_add_note", T0, arguments={"file_number": "R1"}, vendor_status=200))
     await audit.append(record("scollect_get_account", T0 + timedelta(minutes=1), effect="read"))
     await audit.append(record("scollect_add_note", T0 + timedelta(minutes=2), outcome="vendor_error", error="no"))
@@ -87,30 +92,32 @@ async def test_records_round_trip_and_queries_filter(audit: SqliteAuditLog) -> N
     assert await audit.query(T0 + timedelta(days=1), None, 100) == []
 
 
-async def test_the_table_is_append_only(audit: SqliteAuditLog) -> None:
+async def test_a_compliance_override_round_trips_in_its_call_record(audit: AuditLog) -> None:
+    override = {"stage": "compliance", "reason": "debtor asked in writing", "overridden": ["R1: BANKRUPTCY"]}
+    await audit.append(record("scollect_send_text", T0, override=override))
+    await audit.append(record("scollect_add_note", T0 + timedelta(minutes=1)))
+    with_override, without = await audit.query(None, None, 10)
+    assert with_override.override == override and without.override is None
+
+
+async def test_the_table_is_append_only(audit: AuditLog, backend: Backend) -> None:
     await audit.append(record())
-    raw = sqlite3.connect(audit.path)
-    try:
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            raw.execute("UPDATE audit_log SET outcome = 'ok' WHERE 1")
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            raw.execute("DELETE FROM audit_log")
-    finally:
-        raw.close()
+    refusals = ["UPDATE audit_log SET outcome = 'ok'", "DELETE FROM audit_log"]
+    if backend.postgres:
+        refusals.append("TRUNCATE audit_log")
+    for statement in refusals:
+        with pytest.raises(Exception, match="append-only"):
+            backend.execute(statement)
     assert len(await audit.query(None, None, 10)) == 1
 
 
-async def test_a_new_instance_on_the_same_file_sees_every_record(tmp_path: Path) -> None:
-    first = SqliteAuditLog(tmp_path / "audit.sqlite3")
+async def test_a_new_instance_on_the_same_store_sees_every_record(backend: Backend) -> None:
+    first = backend.audit_log()
     for minute in range(3):
         await first.append(record(at=T0 + timedelta(minutes=minute)))
-    # No close(): what `append` returned for is on disk, as after a crash.
-    second = SqliteAuditLog(tmp_path / "audit.sqlite3")
-    try:
-        assert len(await second.query(None, None, 10)) == 3
-    finally:
-        second.close()
-        first.close()
+    # Nothing closed: what `append` returned for is stored, as after a crash.
+    second = backend.audit_log()
+    assert len(await second.query(None, None, 10)) == 3
 
 
 def test_secret_argument_names() -> None:
@@ -138,7 +145,7 @@ def call_for(arguments: BaseModel, the_spec: AnySpec | None = None) -> ToolCall:
                     client_name="claude", session_id="s-1")  # fmt: skip
 
 
-async def run_stage(audit: SqliteAuditLog, call: ToolCall, failure: BaseException | None = None) -> None:
+async def run_stage(audit: AuditLog, call: ToolCall, failure: BaseException | None = None) -> None:
     async def proceed() -> BaseModel:
         if failure is not None:
             raise failure
@@ -147,7 +154,7 @@ async def run_stage(audit: SqliteAuditLog, call: ToolCall, failure: BaseExceptio
     await AuditStage(audit, clock=lambda: T0)(call, proceed)
 
 
-async def test_stage_records_redacted_arguments(audit: SqliteAuditLog) -> None:
+async def test_stage_records_redacted_arguments(audit: AuditLog, backend: Backend) -> None:
     arguments = Args(
         file_number="R1000", message="pay with 4111-1111-1111-1111", ssn=SocialSecurityNumber("123-45-6789"),
         cvv="999", threedigitnumber="999", card_number="4111111111111111", password="hunter2", pin="1234",
@@ -163,11 +170,7 @@ async def test_stage_records_redacted_arguments(audit: SqliteAuditLog) -> None:
     }
     assert (stored.call_id, stored.session_id, stored.client_name) == ("abc123", "s-1", "claude")
     assert (stored.tool, stored.toolset, stored.effect, stored.time) == ("scollect_add_note", "scollect", "write", T0)
-    raw = sqlite3.connect(audit.path)
-    try:
-        dump = "\n".join(str(row) for row in raw.execute("SELECT * FROM audit_log"))
-    finally:
-        raw.close()
+    dump = "\n".join(backend.rows("audit_log"))
     for secret in ("6789-", "123-45", "4111111111111111", "4111-1111", "hunter2", "999", "tok", "987-65"):
         assert secret not in dump, secret
 
@@ -182,7 +185,7 @@ async def test_stage_records_redacted_arguments(audit: SqliteAuditLog) -> None:
     ],
 )
 async def test_stage_records_each_outcome_once(
-    audit: SqliteAuditLog, failure: BaseException | None, outcome: str, status: int | None, error: str | None
+    audit: AuditLog, failure: BaseException | None, outcome: str, status: int | None, error: str | None
 ) -> None:
     if failure is None:
         await run_stage(audit, call_for(Args(file_number="R1")))
@@ -195,7 +198,7 @@ async def test_stage_records_each_outcome_once(
     assert stored.duration_ms >= 0
 
 
-async def test_stage_records_a_cancelled_call(audit: SqliteAuditLog) -> None:
+async def test_stage_records_a_cancelled_call(audit: AuditLog) -> None:
     started = anyio.Event()
 
     async def proceed() -> BaseModel:
@@ -211,14 +214,14 @@ async def test_stage_records_a_cancelled_call(audit: SqliteAuditLog) -> None:
     assert stored.outcome == "cancelled"
 
 
-async def test_errors_are_truncated(audit: SqliteAuditLog) -> None:
+async def test_errors_are_truncated(audit: AuditLog) -> None:
     with pytest.raises(VendorError):
         await run_stage(audit, call_for(Args(file_number="R1")), VendorError("Scollect", "x" * 5000))
     [stored] = await audit.query(None, None, 10)
     assert stored.error is not None and len(stored.error) <= 500
 
 
-async def test_rejected_calls_are_recorded_without_their_arguments(audit: SqliteAuditLog) -> None:
+async def test_rejected_calls_are_recorded_without_their_arguments(audit: AuditLog) -> None:
     await record_rejected(audit, spec(), "scollect", "rej1", "claude", "s-9",
                           "Invalid arguments for scollect_add_note; nothing was sent.\n- file_number: required")  # fmt: skip
     await AuditStage(audit).on_rejected(spec(), "scollect", "rej2", None, None, "bad ssn 123-45-6789", "invalid_arguments")
@@ -228,7 +231,7 @@ async def test_rejected_calls_are_recorded_without_their_arguments(audit: Sqlite
     assert second.outcome == "invalid_arguments" and second.error == "bad ssn ***-**-6789"
 
 
-async def test_appends_from_many_tasks_all_land(audit: SqliteAuditLog) -> None:
+async def test_appends_from_many_tasks_all_land(audit: AuditLog) -> None:
     async with anyio.create_task_group() as group:
         for minute in range(50):
             group.start_soon(audit.append, record(at=T0 + timedelta(minutes=minute)))
@@ -258,3 +261,45 @@ async def test_an_audit_log_written_before_overrides_were_recorded_gains_the_col
         log.close()
     assert (older.call_id, older.override) == ("old1", None)
     assert newer.override == override
+
+
+async def test_records_written_while_postgresql_is_unreachable_are_spooled_then_moved_in_order(
+    postgres: PgCluster, tmp_path: Path
+) -> None:
+    """A record the database cannot take is kept on local disk (durably) and moved in, in order and once, when
+    the database answers again."""
+    url = fresh_database(postgres)
+    closed_port = url.replace(f":{postgres.port}/", ":9/")  # nothing listens there: refused at once
+    down = PostgresAuditLog(PostgresDatabase(SecretStr(closed_port), timeout_seconds=0.2), AuditSpool(tmp_path / SPOOL_FILE))
+    for minute in range(3):
+        await down.append(record(at=T0 + timedelta(minutes=minute), arguments={"n": minute}))
+    assert (tmp_path / SPOOL_FILE).exists() and down.spool_waiting() == 3
+    down.close()
+
+    back = PostgresAuditLog(PostgresDatabase(SecretStr(url)), AuditSpool(tmp_path / SPOOL_FILE))  # e.g. after a restart
+    try:
+        assert back.spool_waiting() == 3
+        assert await back.flush_spool() == 3
+        assert await back.flush_spool() == 0
+        stored = await back.query(None, None, 10)
+        assert [r.arguments["n"] for r in stored] == [0, 1, 2]
+    finally:
+        back.close()
+        await back.db.close()
+
+
+async def test_a_spooled_record_moved_twice_is_stored_once(postgres: PgCluster, tmp_path: Path) -> None:
+    """A crash between moving a record in and forgetting it locally must not duplicate it: each record keeps
+    the id it was spooled with."""
+    url = fresh_database(postgres)
+    spool = AuditSpool(tmp_path / SPOOL_FILE)
+    await spool.put("6f1c2d3e-0000-4000-8000-000000000001", record())
+    log = PostgresAuditLog(PostgresDatabase(SecretStr(url)), spool)
+    try:
+        await log.flush_spool()
+        await spool.put("6f1c2d3e-0000-4000-8000-000000000001", record())  # as if never forgotten
+        await log.flush_spool()
+        assert len(await log.query(None, None, 10)) == 1
+    finally:
+        log.close()
+        await log.db.close()

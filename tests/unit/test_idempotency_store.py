@@ -1,11 +1,10 @@
-"""The idempotency store: replay within the window, expiry, one execution under concurrency (one process or
-two sharing the file), failures not cached, restart-safe; and the key derivation."""
+"""The idempotency store, on both backends (SQLite file, PostgreSQL database): replay within the window, expiry,
+one execution under concurrency (one process, or two sharing the file or database), failures not cached,
+restart-safe, leases (a long call keeps its claim, a dead owner's claim is taken over); and the key derivation."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -16,6 +15,7 @@ from collections_mcp.server.policy.idempotency import request_key
 from collections_mcp.server.state.idempotency_store import IdempotencyBusy, IdempotencyStore
 from collections_mcp.tools.common.errors import VendorError
 from collections_mcp.tools.common.types import SocialSecurityNumber
+from tests.state_backends import Backend
 
 pytestmark = pytest.mark.anyio
 
@@ -55,15 +55,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "idempotency.sqlite3"
-
-
-@pytest.fixture
-def store(path: Path, clock: Clock) -> Any:
-    opened = IdempotencyStore(path, clock=clock)
-    yield opened
-    opened.close()
+def store(backend: Backend, clock: Clock) -> IdempotencyStore:
+    return backend.idempotency(clock=clock)
 
 
 async def test_replay_within_the_window(store: IdempotencyStore, clock: Clock) -> None:
@@ -105,10 +98,10 @@ async def test_concurrent_identical_calls_in_one_process_execute_once(store: Ide
     assert {result for result, _, _ in results} == {'{"done":true}'}
 
 
-async def test_two_stores_on_one_file_execute_once(path: Path, clock: Clock) -> None:
+async def test_two_stores_sharing_the_backend_execute_once(backend: Backend, clock: Clock) -> None:
     waiting = anyio.Event()
-    one = IdempotencyStore(path, clock=clock)
-    two = IdempotencyStore(path, clock=clock, poll_interval=0.005, on_wait=lambda key: waiting.set())
+    one = backend.idempotency(clock=clock)
+    two = backend.idempotency(clock=clock, poll_interval=0.005, on_wait=lambda key: waiting.set())
     produce = Producer(block=True)
     outcome: list[tuple[str, bool, datetime]] = []
     try:
@@ -129,9 +122,9 @@ async def test_two_stores_on_one_file_execute_once(path: Path, clock: Clock) -> 
         two.close()
 
 
-async def test_the_wait_for_another_process_is_bounded(path: Path, clock: Clock) -> None:
-    one = IdempotencyStore(path, clock=clock)
-    two = IdempotencyStore(path, clock=clock, cross_process_wait=0.05, poll_interval=0.005)
+async def test_the_wait_for_another_process_is_bounded(backend: Backend, clock: Clock) -> None:
+    one = backend.idempotency(clock=clock)
+    two = backend.idempotency(clock=clock, cross_process_wait=0.05, poll_interval=0.005)
     produce = Producer(block=True)
     try:
         async with anyio.create_task_group() as group:
@@ -146,10 +139,10 @@ async def test_the_wait_for_another_process_is_bounded(path: Path, clock: Clock)
         two.close()
 
 
-async def test_when_the_other_process_fails_the_waiter_runs_the_call(path: Path, clock: Clock) -> None:
+async def test_when_the_other_process_fails_the_waiter_runs_the_call(backend: Backend, clock: Clock) -> None:
     waiting = anyio.Event()
-    one = IdempotencyStore(path, clock=clock)
-    two = IdempotencyStore(path, clock=clock, poll_interval=0.005, on_wait=lambda key: waiting.set())
+    one = backend.idempotency(clock=clock)
+    two = backend.idempotency(clock=clock, poll_interval=0.005, on_wait=lambda key: waiting.set())
     release = anyio.Event()
     started = anyio.Event()
 
@@ -181,23 +174,59 @@ async def test_when_the_other_process_fails_the_waiter_runs_the_call(path: Path,
         two.close()
 
 
-async def test_a_claim_older_than_the_window_is_taken_over(path: Path, clock: Clock) -> None:
-    store = IdempotencyStore(path, clock=clock, cross_process_wait=0.02, poll_interval=0.005)
-    # A process died mid-call: its pending claim stays in the file.
-    raw = sqlite3.connect(path)
-    raw.execute("INSERT INTO idempotency (key, state, created, owner) VALUES ('k', 'pending', ?, 'dead')", (T0.timestamp(),))
-    raw.commit()
-    raw.close()
-    produce = Producer()
-    try:
-        with pytest.raises(IdempotencyBusy):  # within the window: not sent again, and the caller is told why
-            await store.run("k", WINDOW, produce)
-        assert produce.calls == 0
-        clock.now = T0 + timedelta(seconds=WINDOW + 1)
-        assert (await store.run("k", WINDOW, produce))[1] is False
-        assert produce.calls == 1
-    finally:
-        store.close()
+async def test_a_claim_whose_owner_stopped_renewing_is_taken_over_once(backend: Backend, clock: Clock) -> None:
+    """A process died mid-call: its pending claim stays behind with a lease nobody renews. Once the lease has
+    lapsed, the next identical call runs (once), even within the window."""
+    lapsed = (datetime.now(UTC) - timedelta(seconds=30)).timestamp()
+    if backend.postgres:
+        backend.execute(
+            "INSERT INTO idempotency (key, state, created, owner, lease_seconds, lease_until) "
+            "VALUES ('k', 'pending', %s, 'dead', 0.2, to_timestamp(%s))", (T0, lapsed),
+        )  # fmt: skip
+    else:
+        backend.claims()  # creates the file and its table
+        backend.execute(
+            "INSERT INTO idempotency (key, state, created, owner, lease_until) VALUES ('k', 'pending', %s, 'dead', %s)",
+            (T0.timestamp(), lapsed),
+        )
+    one = backend.idempotency(clock=clock)
+    two = backend.idempotency(clock=clock)
+    produce = Producer(block=True)
+    clock.now = T0 + timedelta(seconds=5)
+    outcomes: list[Any] = []
+
+    async def call(store: IdempotencyStore) -> None:
+        try:
+            outcomes.append(await store.run("k", WINDOW, produce))
+        except IdempotencyBusy as exc:
+            outcomes.append(exc)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(call, one)
+        await produce.started.wait()
+        two.cross_process_wait, two.poll_interval = 0.05, 0.005
+        await call(two)  # the new owner renews its lease: not taken over again
+        produce.release.set()
+    assert produce.calls == 1
+    assert isinstance(outcomes[0], IdempotencyBusy) and outcomes[1] == ('{"done":true}', False, clock.now)
+
+
+async def test_a_live_claim_is_renewed_beyond_its_lease(backend: Backend, clock: Clock) -> None:
+    """A call that runs for several lease lengths keeps its claim: its owner renews the lease."""
+    one = backend.idempotency(clock=clock, lease_seconds=0.3)
+    two = backend.idempotency(clock=clock, lease_seconds=0.3, cross_process_wait=0.9, poll_interval=0.02)
+    produce = Producer(block=True)
+    outcomes: list[Any] = []
+    async with anyio.create_task_group() as group:
+        group.start_soon(one.run, "k", WINDOW, produce)
+        await produce.started.wait()
+        try:
+            await two.run("k", WINDOW, produce)  # waits 0.9 s = 3 lease lengths, never takes over
+        except IdempotencyBusy as exc:
+            outcomes.append(exc)
+        produce.release.set()
+    assert produce.calls == 1 and isinstance(outcomes[0], IdempotencyBusy)
+    assert await two.run("k", WINDOW, produce) == ('{"done":true}', True, T0)
 
 
 @pytest.mark.parametrize("failure", [VendorError("Scollect", "down", status=503), RuntimeError("bug")])
@@ -255,18 +284,21 @@ async def test_concurrent_waiters_run_again_after_a_failure(store: IdempotencySt
     assert sorted(item[1] for item in results if isinstance(item, tuple)) == [False, True, True]
 
 
-async def test_a_restart_still_replays(path: Path, clock: Clock) -> None:
+async def test_a_restart_still_replays(backend: Backend, clock: Clock) -> None:
     produce = Producer()
-    before = IdempotencyStore(path, clock=clock)
+    before = backend.idempotency(clock=clock)
     await before.run("k", WINDOW, produce)
-    before.close()
-    after = IdempotencyStore(path, clock=clock)
-    try:
-        clock.now += timedelta(minutes=5)
-        assert await after.run("k", WINDOW, produce) == ('{"done":true}', True, T0)
-        assert produce.calls == 1
-    finally:
-        after.close()
+    after = backend.idempotency(clock=clock)
+    clock.now += timedelta(minutes=5)
+    assert await after.run("k", WINDOW, produce) == ('{"done":true}', True, T0)
+    assert produce.calls == 1
+
+
+async def test_only_results_are_stored(backend: Backend, clock: Clock) -> None:
+    store = backend.idempotency(clock=clock)
+    await store.run("k", WINDOW, Producer('{"masked":"****1111"}'))
+    [row] = backend.rows("idempotency")
+    assert "****1111" in row and "done" in row
 
 
 class NoteArgs(BaseModel):
@@ -291,3 +323,36 @@ def test_request_key_is_canonical_and_distinguishes_what_matters() -> None:
     two = request_key("t", SsnArgs(ssn=SocialSecurityNumber("987-65-6789")), None)
     assert one != two
 
+
+
+async def test_a_long_running_claim_is_not_taken_over_when_the_window_passes(backend: Backend, clock: Clock) -> None:
+    """The owner is still running (a Collect! plan waiting on a person) when its claim becomes older than the
+    window: an identical call elsewhere must not run again, and the owner's completion must land. (Before
+    leases, the SQLite store took such a claim over and the owner's completion then updated nothing.)"""
+    one = backend.idempotency(clock=clock)
+    two = backend.idempotency(clock=clock, cross_process_wait=0.05, poll_interval=0.005)
+    produce = Producer(block=True)
+    try:
+        async with anyio.create_task_group() as group:
+            owner: list[tuple[str, bool, datetime]] = []
+
+            async def first() -> None:
+                owner.append(await one.run("k", WINDOW, produce))
+
+            group.start_soon(first)
+            await produce.started.wait()
+            clock.now = T0 + timedelta(seconds=WINDOW + 60)  # the call has been running for longer than the window
+            with anyio.move_on_after(5):  # today's defect runs `produce` again, which would block: bounded
+                with pytest.raises(IdempotencyBusy):
+                    await two.run("k", WINDOW, produce)
+            taken_over = produce.calls > 1
+            produce.release.set()
+            assert not taken_over, "an identical call ran again while the first was still running"
+        assert owner == [('{"done":true}', False, T0)]
+        # The owner's completion landed: an identical call now replays it (the window counts from the first call).
+        clock.now = T0 + timedelta(seconds=WINDOW - 1)
+        assert await two.run("k", WINDOW, produce) == ('{"done":true}', True, T0)
+        assert produce.calls == 1
+    finally:
+        one.close()
+        two.close()

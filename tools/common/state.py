@@ -12,11 +12,16 @@ from datetime import datetime
 from typing import Protocol
 
 
+class StateUnavailable(Exception):
+    """The server's shared state (its database) cannot be reached right now. The message says what failed and
+    what the call did not do; it never holds a password or a value a tool stored."""
+
+
 class EventLog(Protocol):
     """Times at which something happened, by key (e.g. failed identity checks by account)."""
 
     async def record(self, key: str, at: datetime) -> None:
-        """Remember one event at `at`."""
+        """Remember one event at `at`. Raises `StateUnavailable` when the shared state cannot be reached."""
         ...
 
     async def since(self, key: str, start: datetime) -> list[datetime]:
