@@ -154,3 +154,23 @@ async def test_the_time_a_person_takes_does_not_count_against_the_deadline(
     assert not result.is_error, text_of(result)
     assert wire.paths()[-1] == "PUT /updatedbase"
     assert sandbox.scollect.store.account("R1024")["employer"] == f"SLOW PERSON {mode}"
+
+
+async def test_the_breaker_gauge_follows_the_servers_own_breakers(
+    server_config: ServerConfig, sandbox: RunningSandbox, tmp_path: Any
+) -> None:
+    """Prometheus reads the breakers the calls go through: closed once a vendor answered, open after the failures."""
+    from tests.e2e.test_telemetry import sample, scrape
+
+    clock = Clock(T0)
+    config = config_with(server_config, clock, metrics_address="127.0.0.1:0")
+    sandbox.scollect.app.state.faults.silent("^/getaccount/", times=100)
+    async with serving(config) as (built, client):
+        assert built.metrics_url is not None
+        await client.call_tool("scollect_list_portfolios", {})  # Scollect answers: its breaker exists, closed
+        closed = await scrape(built.metrics_url)
+        for _ in range(2):
+            await failing(client, *READ, within=GUARD)
+        opened = await scrape(built.metrics_url)
+    assert sample(closed, "collections_mcp_vendor_breaker_state", vendor="Scollect") == 0
+    assert sample(opened, "collections_mcp_vendor_breaker_state", vendor="Scollect") == 2
