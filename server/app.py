@@ -164,13 +164,7 @@ class CollectionsServer:
         settings, bind = self.config.settings, self.config.http_bind
         if settings.database_url is None or bind is None:
             return None
-        if settings.secret_keys is None:
-            raise ConfigError(
-                "COLLECTIONS_MCP_DATABASE_URL is set (replicas share state) but COLLECTIONS_MCP_SECRET_KEYS is not: "
-                "every replica must seal and unseal the 2026-07-28 request_state with the same key, or a round that "
-                "reaches another replica fails. Set COLLECTIONS_MCP_SECRET_KEYS to the same secret on every replica "
-                '(at least 32 characters; generate one with: python -c "import secrets; print(secrets.token_hex(32))")'
-            )
+        settings.require_shared_keys()
         replica_id, internal_url = settings.replica_identity(*bind)
         return Replication(
             replica_id=replica_id, internal_url=internal_url, secrets=settings.shared_keys(), owners=self.stores.owners,

@@ -276,6 +276,16 @@ class ServerSettings(BaseSettings):
             raise ValueError("must be http(s)://host:port with no path, e.g. http://10.0.0.11:8000")
         return value.strip().rstrip("/")
 
+    def require_shared_keys(self) -> None:
+        """Several replicas (a shared database) over HTTP must share the request_state keys: ConfigError if not."""
+        if self.database_url is not None and self.secret_keys is None:
+            raise ConfigError(
+                "COLLECTIONS_MCP_DATABASE_URL is set (replicas share state) but COLLECTIONS_MCP_SECRET_KEYS is not: "
+                "every replica must seal and unseal the 2026-07-28 request_state with the same key, or a round that "
+                "reaches another replica fails. Set COLLECTIONS_MCP_SECRET_KEYS to the same secret on every replica "
+                '(at least 32 characters; generate one with: python -c "import secrets; print(secrets.token_hex(32))")'
+            )
+
     def shared_keys(self) -> list[bytes]:
         """The shared secrets, first (sealing, signing) first; empty when none is set."""
         return [key.encode() for key in split_keys(self.secret_keys)] if self.secret_keys is not None else []

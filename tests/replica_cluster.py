@@ -73,16 +73,21 @@ class Nginx:
         return "\n".join(path.read_text(errors="replace") for path in self.prefix.glob("*.log"))
 
 
-@asynccontextmanager
-async def running_nginx(replica_ports: list[int], root: Path) -> AsyncIterator[Nginx]:
-    binary = nginx_bin()
+def _nginx_files(replica_ports: list[int], root: Path) -> tuple[Path, int, Path]:
     prefix = root / "nginx"
     prefix.mkdir(parents=True, exist_ok=True)
-    prefix.chmod(0o755)  # as root, the workers run as `nobody` and need to reach their temp directories
-    root.chmod(0o755)
+    for folder in (root, prefix):  # as root, the workers run as `nobody` and need to reach their temp directories
+        folder.chmod(0o755)
     port = free_port()
     conf = prefix / "nginx.conf"
     conf.write_text(render_nginx_conf(SHIPPED_CONF.read_text(), listen_port=port, replica_ports=replica_ports, prefix=prefix))
+    return prefix, port, conf
+
+
+@asynccontextmanager
+async def running_nginx(replica_ports: list[int], root: Path) -> AsyncIterator[Nginx]:
+    binary = nginx_bin()
+    prefix, port, conf = _nginx_files(replica_ports, root)
     command = [binary, "-p", str(prefix), "-c", str(conf)]
     checked = await anyio.run_process([*command, "-t"], check=False)
     assert checked.returncode == 0, checked.stderr.decode(errors="replace")
@@ -147,6 +152,14 @@ class Replica:
             while ANNOUNCE not in (text := path.read_text(errors="replace")):
                 if self.process.returncode is not None:
                     raise RuntimeError(f"replica {self.replica_id} exited with {self.process.returncode}:\n{text[-3000:]}")
+                await anyio.sleep(0.02)
+
+    async def said(self, text: str) -> None:
+        """Until the process wrote `text` on stderr (it announces its own changes of state there)."""
+        with anyio.fail_after(STARTUP_SECONDS):
+            while True:
+                if text in self.stderr():
+                    return
                 await anyio.sleep(0.02)
 
     async def kill(self) -> None:

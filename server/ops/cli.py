@@ -268,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             if args.transport == "http":
                 check_exposure(settings, args.host, args.allow_unauthenticated)
+                settings.require_shared_keys()  # before anything starts (simulators, the database)
             tracing = _start_tracing()
             anyio.run(_serve, settings, args.transport, args.host, args.port, tracing)
         elif args.command == "sandbox":

@@ -15,6 +15,7 @@ Leases are 1 s here (COLLECTIONS_MCP_LEASE_SECONDS), so a dead replica is known 
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -31,11 +32,14 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitRequestURLParams, ElicitResult, InputRequiredResult
+from pydantic import SecretStr
 
 from bench.sandbox_proc import server_env
 from collections_mcp.sandbox.collect.plans import Activity
 from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.sandbox.scollect.demo_data import SHARED_SSN_TWIN, SPECIAL_ACCOUNTS
+from collections_mcp.server.replicas.replication import ROUNDS_PATH
+from collections_mcp.server.replicas.signing import SIGNATURE_HEADER, Signer
 from tests.conftest import Wire, fresh_database, server_state_texts
 from tests.helpers import text_of
 from tests.pg_cluster import PgCluster
@@ -170,7 +174,7 @@ async def test_a_plan_whose_requests_alternate_replicas_commits_once(
     # on the session's stream), reached both replicas.
     served = [replica for replica, what in balancer.sent if what in ("tools/call", "response")]
     assert len(served) == 4 and set(served) == {A, B}, balancer.sent
-    assert all(first != second for first, second in zip(served, served[1:], strict=False)), balancer.sent
+    assert all(first != second for first, second in itertools.pairwise(served)), balancer.sent
 
     # Collect! ran the plan once and committed it once.
     assert runplans(sandbox) - plans == 1
@@ -355,3 +359,102 @@ async def test_kill_9_of_the_replica_holding_a_plan(cluster: ReplicaCluster, san
     finally:
         await holder.stop()
         await holder.start()  # the same replica id, a new process: later tests get both replicas again
+
+
+# ------------------------------------------------------------------------ between replicas, rolling upgrades
+
+
+async def test_the_internal_round_endpoint_takes_only_signed_rounds_and_is_not_behind_the_balancer(
+    cluster: ReplicaCluster,
+) -> None:
+    round_body = json.dumps({"conversation": "c" * 32, "seq": 1}).encode()
+    stranger = Signer([b"not-this-deployment-" * 2]).sign("POST", ROUNDS_PATH, round_body)
+    async with httpx.AsyncClient(trust_env=False, timeout=GUARD) as http:
+        unsigned = await http.post(cluster[B].base + ROUNDS_PATH, content=round_body)
+        foreign = await http.post(cluster[B].base + ROUNDS_PATH, content=round_body, headers={SIGNATURE_HEADER: stranger})
+        outside = await http.post(cluster.nginx.url + ROUNDS_PATH, content=round_body)
+    assert unsigned.status_code == 403 and foreign.status_code == 403
+    assert outside.status_code == 404
+
+
+async def test_sigterm_drains_a_replica_while_its_new_calls_go_to_the_other(
+    cluster: ReplicaCluster, sandbox: RunningSandbox
+) -> None:
+    """A rolling upgrade: SIGTERM to a replica holding a plan that waits at a prompt. Nothing is refused: new calls
+    that still reach it (2026-07-28 calls, new legacy sessions) are passed to the other replica, the plan's rounds
+    still reach the plan, and the process exits once the plan is done."""
+    draining, rowid = cluster[A], 201
+    arguments = {"plan": "PTP", "record_type": "debtor", "rowid": rowid}
+    answers = promise_answers("80.00", date.today() + timedelta(days=15))
+    try:
+        async with Client(draining.url, mode="2026-07-28", elicitation_callback=Person()) as direct:
+            state = await direct.session.call_tool("collect_run_contact_plan", arguments, allow_input_required=True)
+            assert isinstance(state, InputRequiredResult)
+            assert draining.process is not None
+            draining.process.terminate()
+            await draining.said("SIGTERM: draining")  # its own announcement: draining has begun
+            async with httpx.AsyncClient(trust_env=False, timeout=GUARD) as http:
+                ready = await http.get(draining.base + "/readyz")
+                opened = await http.post(draining.url, json={
+                    "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+                }, headers={"accept": "application/json, text/event-stream"})  # fmt: skip
+            assert ready.status_code == 503 and ready.json()["status"] == "draining"
+            assert opened.status_code == 200 and opened.headers["mcp-session-id"].startswith(f"{B}.")  # the other's
+            async with Client(draining.url, mode="2026-07-28") as fresh:
+                read = await fresh.call_tool("scollect_get_account", {"file_number": "R1000"})
+            assert not read.is_error, text_of(read)
+
+            for number, answer in enumerate(answers, start=1):  # the plan goes on, on the draining replica
+                assert isinstance(state, InputRequiredResult)
+                state = await direct.session.call_tool(
+                    "collect_run_contact_plan", arguments, input_responses={f"q{number}": answer},
+                    request_state=state.request_state, allow_input_required=True,
+                )  # fmt: skip
+        assert isinstance(state, CallToolResult) and not state.is_error, state
+        assert state.structured_content is not None and state.structured_content["status"] == "completed"
+        with anyio.fail_after(GUARD):
+            await draining.process.wait()
+        assert draining.process.returncode == 0
+    finally:
+        await draining.stop()
+        await draining.start()
+
+
+async def test_a_conversation_survives_rotating_the_shared_key(server_config: Any) -> None:
+    """Rotation in three steps (every replica at each step before the next): [old, new], [new, old], [new]. State
+    sealed under the old key still opens on a replica already at step 2, so no conversation is dropped."""
+    import dataclasses
+
+    from mcp.shared.exceptions import MCPError
+
+    from collections_mcp.server.app import build_server
+
+    old, new = "o" * 32, "n" * 32
+
+    def replica(keys: str) -> Any:
+        settings = server_config.settings.model_copy(update={"secret_keys": SecretStr(keys)})
+        return build_server(dataclasses.replace(server_config, settings=settings))
+
+    arguments = {"plan": "YN", "record_type": "debtor", "rowid": 204}
+    async with Client(replica(f"{old},{new}"), mode="2026-07-28", elicitation_callback=Person()) as step_one:
+        sealed = await step_one.session.call_tool("collect_run_contact_plan", arguments, allow_input_required=True)
+        assert isinstance(sealed, InputRequiredResult)
+        async with Client(replica(f"{new},{old}"), mode="2026-07-28", elicitation_callback=Person()) as step_two:
+            opened = await step_two.session.call_tool(
+                "collect_run_contact_plan", arguments, input_responses={"q1": accept(choice="No")},
+                request_state=sealed.request_state, allow_input_required=True,
+            )  # fmt: skip
+        # Opened (this in-memory server has no other replicas to hand the round to, so it says the call is not here).
+        assert isinstance(opened, CallToolResult) and "has ended or expired" in text_of(opened)
+        async with Client(replica(new), mode="2026-07-28", elicitation_callback=Person()) as step_three:
+            with pytest.raises(MCPError, match="Invalid or expired requestState"):
+                await step_three.session.call_tool(
+                    "collect_run_contact_plan", arguments, input_responses={"q1": accept(choice="No")},
+                    request_state=sealed.request_state, allow_input_required=True,
+                )  # fmt: skip
+        done = await step_one.session.call_tool(
+            "collect_run_contact_plan", arguments, input_responses={"q1": accept(choice="No")},
+            request_state=sealed.request_state, allow_input_required=True,
+        )  # fmt: skip
+        assert isinstance(done, CallToolResult) and not done.is_error
