@@ -219,9 +219,11 @@ class Replication:
 
     async def rounds_endpoint(self, request: Request) -> Response:
         """POST /_collections-mcp/rounds: a round another replica hands over (signed); answered with the reply."""
-        body = await request.body()
-        if len(body) > MAX_ROUND_BYTES:
-            return JSONResponse({"error": "round too large"}, status_code=413)
+        body = b""
+        async for chunk in request.stream():  # bounded before anything is checked: this port is reachable directly
+            body += chunk
+            if len(body) > MAX_ROUND_BYTES:
+                return JSONResponse({"error": "round too large"}, status_code=413)
         if not self.signer.verify(request.method, request.url.path, body, request.headers.get(SIGNATURE_HEADER)):
             log.warning("refused a round with a missing, stale or wrong signature (from %s)",
                         request.client.host if request.client else "?")  # fmt: skip

@@ -15,6 +15,7 @@ from collections_mcp.server.core.conversations import owner_lost_message
 from collections_mcp.server.core.round_relay import OwnerLost
 from collections_mcp.server.ops.cli import main
 from collections_mcp.server.ops.client_config import launch_env
+from collections_mcp.server.ops.doctor import check_replicas
 from collections_mcp.server.replicas.replication import carries_card_data_safely
 from collections_mcp.server.replicas.routing import routed
 from collections_mcp.server.replicas.signing import MAX_SKEW_SECONDS, Signer
@@ -152,3 +153,14 @@ def test_what_a_round_says_when_the_replica_holding_its_conversation_is_gone() -
         assert "whether the call completed at the vendor is not known" in owner_lost_message("t", phase, maybe, plan)  # type: ignore[arg-type]
     assert "nothing was committed" not in owner_lost_message("t", "working", gone, plan)
     assert "could not be reached" in owner_lost_message("t", "tool", unreachable, plan)
+
+
+def test_doctor_checks_the_replica_settings_without_showing_the_keys() -> None:
+    database = SecretStr("postgresql://app:s3cret-Pa55@db:5432/c")
+    assert check_replicas(settings()) is None  # no database: one process, nothing to check
+    missing = check_replicas(settings(database_url=database))
+    assert missing is not None and not missing.ok and "COLLECTIONS_MCP_SECRET_KEYS is not" in missing.detail
+    rotating = check_replicas(settings(database_url=database, secret_keys=SecretStr(f"{KEY_A},{KEY_B}"), replica_id="a"))
+    assert rotating is not None and rotating.ok
+    assert rotating.detail == "2 shared keys (the first seals; all open); replica id a"
+    assert KEY_A not in rotating.detail and KEY_B not in rotating.detail
