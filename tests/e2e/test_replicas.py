@@ -238,6 +238,9 @@ async def test_card_page_opened_through_the_balancer_and_on_the_other_replica_pa
     # The link names the replica holding the call; the other replica passed the page on, the balancer routed the form.
     (link,) = payor.links
     assert link.startswith(f"{cluster.nginx.url}/pay/replica-")
+    holder = cluster[link.split("/pay/", 1)[1].split(".", 1)[0]]
+    routed_form = [line for line in cluster.nginx.logs().splitlines() if '"POST /pay/<link>" 200' in line]
+    assert routed_form and f"upstream=127.0.0.1:{holder.port} upstream_status=200 " in routed_form[-1]  # to the holder
     page, accepted = payor.pages
     assert page.status_code == 200 and file_number in page.text and "$61.00" in page.text
     assert accepted.status_code == 200 and "ending in 1111" in accepted.text
