@@ -385,32 +385,33 @@ async def test_sigterm_drains_a_replica_while_its_new_calls_go_to_the_other(
 ) -> None:
     """A rolling upgrade: SIGTERM to a replica holding a plan that waits at a prompt. Nothing is refused: new calls
     that still reach it (2026-07-28 calls, new legacy sessions) are passed to the other replica, the plan's rounds
-    still reach the plan, and the process exits once the plan is done."""
+    (through the other replica) still reach the plan, and the process exits once the plan is done."""
     draining, rowid = cluster[A], 201
     arguments = {"plan": "PTP", "record_type": "debtor", "rowid": rowid}
     answers = promise_answers("80.00", date.today() + timedelta(days=15))
     try:
         async with Client(draining.url, mode="2026-07-28", elicitation_callback=Person()) as direct:
             state = await direct.session.call_tool("collect_run_contact_plan", arguments, allow_input_required=True)
-            assert isinstance(state, InputRequiredResult)
-            assert draining.process is not None
-            draining.process.terminate()
-            await draining.said("SIGTERM: draining")  # its own announcement: draining has begun
-            async with httpx.AsyncClient(trust_env=False, timeout=GUARD) as http:
-                ready = await http.get(draining.base + "/readyz")
-                opened = await http.post(draining.url, json={
-                    "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-                }, headers={"accept": "application/json, text/event-stream"})  # fmt: skip
-            assert ready.status_code == 503 and ready.json()["status"] == "draining"
-            assert opened.status_code == 200 and opened.headers["mcp-session-id"].startswith(f"{B}.")  # the other's
-            async with Client(draining.url, mode="2026-07-28") as fresh:
-                read = await fresh.call_tool("scollect_get_account", {"file_number": "R1000"})
-            assert not read.is_error, text_of(read)
+        assert isinstance(state, InputRequiredResult)
+        assert draining.process is not None
+        draining.process.terminate()
+        await draining.said("SIGTERM: draining")  # its own announcement: draining has begun
+        async with httpx.AsyncClient(trust_env=False, timeout=GUARD) as http:
+            ready = await http.get(draining.base + "/readyz")
+            opened = await http.post(draining.url, json={
+                "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+            }, headers={"accept": "application/json, text/event-stream"})  # fmt: skip
+        assert ready.status_code == 503 and ready.json()["status"] == "draining"
+        assert opened.status_code == 200 and opened.headers["mcp-session-id"].startswith(f"{B}.")  # the other's
+        async with Client(draining.url, mode="2026-07-28") as fresh:
+            read = await fresh.call_tool("scollect_get_account", {"file_number": "R1000"})
+        assert not read.is_error, text_of(read)
 
+        async with Client(cluster[B].url, mode="2026-07-28", elicitation_callback=Person()) as elsewhere:
             for number, answer in enumerate(answers, start=1):  # the plan goes on, on the draining replica
                 assert isinstance(state, InputRequiredResult)
-                state = await direct.session.call_tool(
+                state = await elsewhere.session.call_tool(
                     "collect_run_contact_plan", arguments, input_responses={f"q{number}": answer},
                     request_state=state.request_state, allow_input_required=True,
                 )  # fmt: skip
