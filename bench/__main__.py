@@ -22,6 +22,7 @@ from bench import (
     overhead,
     procs,
     prompts,
+    replicas,
     state,
     throughput,
     tool_schemas,
@@ -30,7 +31,8 @@ from bench import (
 from bench.common import Row, markdown_table, table
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("overhead", "tracing", "fanout", "compact", "throughput", "prompts", "coldstart", "schemas", "deadlines", "state")
+NAMES = ("overhead", "tracing", "fanout", "compact", "throughput", "prompts", "coldstart", "schemas", "deadlines", "state",
+         "replicas")
 README_START, README_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
 
@@ -67,6 +69,10 @@ async def _run(selected: set[str], *, quick: bool, latency_ms: float) -> list[Ro
         _say("bench: throughput and memory (vendor latency 0) ...")
         async with procs.sandbox(0) as sandbox, procs.our_server(sandbox) as server, procs.bare_server() as bare:
             results["throughput"] = await throughput.run(sandbox, server, bare, quick=quick)
+    if "replicas" in selected:
+        _say("bench: two replicas behind nginx vs one, and failover (vendor latency 0) ...")
+        async with procs.sandbox(0) as sandbox:
+            results["replicas"] = await replicas.run(sandbox, quick=quick)
     if "schemas" in selected:
         _say("bench: tool schemas per profile (no vendor needed) ...")
         results["schemas"] = await tool_schemas.run(quick=quick)

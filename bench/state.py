@@ -6,6 +6,7 @@ record)."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,7 +35,7 @@ async def run(sandbox: Sandbox, *, quick: bool) -> list[Row]:
     with throwaway_cluster(durable=True) as cluster:
         url = await anyio.to_thread.run_sync(cluster.create_database, "bench")
         async with our_server(sandbox) as sqlite_server, our_server(
-            sandbox, DATABASE_URL=url
+            sandbox, DATABASE_URL=url, SECRET_KEYS=secrets.token_hex(32)
         ) as pg_server:
             rows = []
             async with Client(pg_server.url) as pg, Client(sqlite_server.url) as lite:

@@ -16,6 +16,8 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.request_state import RequestStateSecurity
+from starlette.types import ASGIApp
 
 from collections_mcp.server.core.call import ServerState, Stage, utc_now
 from collections_mcp.server.core.catalog import Catalog, installed_catalog
@@ -35,6 +37,8 @@ from collections_mcp.server.policy.compliance import ComplianceStage
 from collections_mcp.server.policy.confirmation import ConfirmationStage
 from collections_mcp.server.policy.idempotency import IdempotencyStage
 from collections_mcp.server.prompts import UnknownPromptIsInvalidParams, register_prompts
+from collections_mcp.server.replicas.replication import ROUNDS_PATH, Replication
+from collections_mcp.server.replicas.routing import ReplicaRouting
 from collections_mcp.server.settings import ServerSettings
 from collections_mcp.server.state.backend import open_stores
 from collections_mcp.server.telemetry.metrics import ServerMetrics
@@ -73,6 +77,9 @@ class ServerConfig:
     # payment page is then served by the same app at <http_url>/pay/<token>, so a remote client's person can
     # open it; otherwise it gets a loopback listener of its own.
     http_url: str | None = None
+    # The address streamable HTTP is bound to (host, port); with a shared database this makes the server one
+    # replica among several (its id and internal address derive from it unless set).
+    http_bind: tuple[str, int] | None = None
     catalog: Catalog = field(default_factory=installed_catalog)
 
     def toolsets(self) -> list[Toolset]:
@@ -118,7 +125,11 @@ class CollectionsServer:
                            for spec in self.on_demand.specs]  # fmt: skip
         self.needs_capture = any(spec.capture for _, spec in self.selected)
         self.page_base = self._mounted_page_base() if self.needs_capture else None
-        self.probes = VendorProbes(self.in_use, breakers=self.breakers, clock=config.clock)
+        self.probes = VendorProbes(self.in_use, breakers=self.breakers, clock=config.clock, drain=config.drain)
+        # One replica among several (a shared database, over HTTP), or None: this process serves alone.
+        self.replication = self._replication()
+        if self.replication is not None:
+            self.capture.route_tag = self.replication.replica_id  # payment links name the replica holding them
         # Who may call over HTTP (None: no HTTP authentication configured); its connections close at shutdown.
         self.token_verifier = token_verifier(config.settings)
 
@@ -147,6 +158,23 @@ class CollectionsServer:
             stages, rejection_listeners=[audit.on_rejected], drain=config.drain, availability=availability,
             metrics=self.metrics, deadline_seconds=config.settings.call_deadline_seconds, breakers=self.breakers,
         )  # fmt: skip
+
+    def _replication(self) -> Replication | None:
+        """Several replicas share the database: any of them continues any conversation (server/replicas/)."""
+        settings, bind = self.config.settings, self.config.http_bind
+        if settings.database_url is None or bind is None:
+            return None
+        settings.require_shared_keys()
+        replica_id, internal_url = settings.replica_identity(*bind)
+        return Replication(
+            replica_id=replica_id, internal_url=internal_url, secrets=settings.shared_keys(), owners=self.stores.owners,
+            lease_seconds=settings.lease_seconds, drain=self.config.drain, max_body_bytes=settings.http_max_body_bytes,
+        )  # fmt: skip
+
+    def routed(self, app: ASGIApp) -> ASGIApp:
+        """The HTTP app as served: with several replicas, wrapped so sessions and payment links carry this replica
+        and requests of another replica reach it (server/replicas/routing.py)."""
+        return ReplicaRouting(app, self.replication) if self.replication is not None else app
 
     def _mounted_page_base(self) -> str | None:
         """The payment page's base URL on the HTTP app, or None to give it its own loopback listener: with
@@ -185,11 +213,16 @@ class CollectionsServer:
                 await stack.enter_async_context(self.capture.mounted(self.page_base))  # the secure payment page
             elif self.needs_capture:
                 await stack.enter_async_context(self.capture.serving())
+            if self.replication is not None:  # registered (and renewing its lease) for as long as it serves
+                await stack.enter_async_context(self.replication.running())
             # Entered last, exited first: conversations end before the clients and the page they use close.
             async with anyio.create_task_group() as background:
                 conversations = Conversations(
-                    background, idle_timeout=config.settings.conversation_idle_seconds, drain=config.drain
-                )
+                    background, idle_timeout=config.settings.conversation_idle_seconds, drain=config.drain,
+                    relay=self.replication,
+                )  # fmt: skip
+                if self.replication is not None:
+                    self.replication.conversations = conversations
                 state = ServerState(
                     clients=clients, clock=config.clock, conversations=conversations, shared=stores.shared
                 )
@@ -202,6 +235,8 @@ class CollectionsServer:
                     yield state
                 finally:
                     self.probes.state = None
+                    if self.replication is not None:
+                        self.replication.conversations = None
                     self.metrics.stop_watching()
                     # Shutdown ends every conversation still waiting for a person (vendor jobs roll back).
                     background.cancel_scope.cancel()
@@ -225,8 +260,11 @@ class CollectionsServer:
             middleware.append(self.on_demand)  # tools/list shows the enabled toolsets' tools only
         # Interactive views (MCP Apps) for hosts that render them; other clients see none of it (server/views.py).
         views = views_extension((spec for _, spec in self.selected), offered)
+        # Shared keys: a request_state sealed by any replica opens on every other (the first key seals, all open).
+        keys = settings.shared_keys()
         server = MCPServer(
             **http_auth,
+            request_state_security=RequestStateSecurity(keys=keys) if keys else None,  # None: a key of this process
             middleware=middleware,
             extensions=[views] if views is not None else None,
             name=SERVER_NAME,
@@ -244,6 +282,8 @@ class CollectionsServer:
             server.custom_route(METRICS_PATH, methods=["GET", "HEAD"], include_in_schema=False)(
                 metrics_endpoint(self.metrics, resource_url=resource_url)  # an ASGI app: Route serves it as one
             )
+        if self.replication is not None:  # outside MCP auth: signed by a replica of this deployment instead
+            server.custom_route(ROUNDS_PATH, methods=["POST"], include_in_schema=False)(self.replication.rounds_endpoint)
         if self.page_base is not None:  # outside MCP auth: the person's browser has the single-use link, not a token
             for route in self.capture.routes:
                 server.custom_route(route.path, methods=sorted(route.methods or ()), include_in_schema=False)(  # type: ignore[attr-defined]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
@@ -33,6 +35,17 @@ def split_address(value: str) -> tuple[str, int]:
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"expected host:port (e.g. 127.0.0.1:9464) or a port, not {value!r}")
     return host, int(port_text)
+
+
+REPLICA_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MIN_KEY_BYTES = 32  # what the SDK's request-state codec requires of each key
+
+
+def split_keys(value: SecretStr | None) -> list[str]:
+    """COLLECTIONS_MCP_SECRET_KEYS as its keys, in order (blanks between commas ignored)."""
+    if value is None:
+        return []
+    return [key.strip() for key in value.get_secret_value().split(",") if key.strip()]
 
 
 def _default_state_dir() -> Path:
@@ -167,6 +180,22 @@ class ServerSettings(BaseSettings):
         description="A process's claim on an in-flight call (and on a live conversation) lapses this long after "
         "its last renewal (renewed every third of it): a crashed process's claims are taken over after it.",
     )
+    replica_id: str | None = Field(
+        default=None,
+        description="This replica's name among several behind a load balancer (letters, digits, '-' and '_'; at most "
+        "64): MCP session ids and payment links carry it so a balancer can route them. Default: host name and port.",
+    )
+    secret_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated shared secrets, each at least 32 characters, the same on every replica: the first "
+        "seals the 2026-07-28 request_state and signs requests between replicas, all of them verify (so a key rotates "
+        "without dropping conversations). Required with COLLECTIONS_MCP_DATABASE_URL over HTTP (secret: never printed).",
+    )
+    internal_url: str | None = Field(
+        default=None,
+        description="Where the other replicas reach this one (http(s)://host:port, no path) to hand it a round of a "
+        "conversation or a request of a session it holds. Default: http://<bind address, or host name>:<port>.",
+    )
 
     @field_validator("toolsets", mode="before")
     @classmethod
@@ -210,6 +239,65 @@ class ServerSettings(BaseSettings):
             # The value itself is never repeated: it may hold a password.
             raise ValueError("must be a PostgreSQL URL such as postgresql://user:password@host:5432/dbname")
         return value
+
+    @field_validator("replica_id")
+    @classmethod
+    def _replica_name(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not REPLICA_ID.fullmatch(value.strip()):
+            raise ValueError("must be 1 to 64 letters, digits, '-' or '_' (it becomes part of MCP session ids and links)")
+        return value.strip()
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _shared_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        keys = split_keys(value)
+        for number, key in enumerate(keys, start=1):
+            if len(key.encode()) < MIN_KEY_BYTES:  # the value itself is never repeated
+                raise ValueError(
+                    f"key {number} of {len(keys)} is shorter than {MIN_KEY_BYTES} characters; each key must be at "
+                    f"least {MIN_KEY_BYTES} characters of secret randomness (generate one with: "
+                    'python -c "import secrets; print(secrets.token_hex(32))")'
+                )
+        if len(set(keys)) != len(keys):
+            raise ValueError("the same key is listed twice")
+        return value
+
+    @field_validator("internal_url")
+    @classmethod
+    def _internal_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+            raise ValueError("must be http(s)://host:port with no path, e.g. http://10.0.0.11:8000")
+        return value.strip().rstrip("/")
+
+    def require_shared_keys(self) -> None:
+        """Several replicas (a shared database) over HTTP must share the request_state keys: ConfigError if not."""
+        if self.database_url is not None and self.secret_keys is None:
+            raise ConfigError(
+                "COLLECTIONS_MCP_DATABASE_URL is set (replicas share state) but COLLECTIONS_MCP_SECRET_KEYS is not: "
+                "every replica must seal and unseal the 2026-07-28 request_state with the same key, or a round that "
+                "reaches another replica fails. Set COLLECTIONS_MCP_SECRET_KEYS to the same secret on every replica "
+                '(at least 32 characters; generate one with: python -c "import secrets; print(secrets.token_hex(32))")'
+            )
+
+    def shared_keys(self) -> list[bytes]:
+        """The shared secrets, first (sealing, signing) first; empty when none is set."""
+        return [key.encode() for key in split_keys(self.secret_keys)] if self.secret_keys is not None else []
+
+    def replica_identity(self, host: str, port: int) -> tuple[str, str]:
+        """(replica id, internal URL) of a server bound to host:port: the settings, or derived from the host name
+        (a wildcard bind) or the bind address, and the port."""
+        name = socket.gethostname() or "replica"
+        replica_id = self.replica_id or f"{re.sub(r'[^A-Za-z0-9_-]+', '-', name.split('.')[0]).strip('-')[:52] or 'replica'}-{port}"
+        reach = name if host in ("0.0.0.0", "::", "") else host
+        internal = self.internal_url or f"http://{f'[{reach}]' if ':' in reach else reach}:{port}"
+        return replica_id, internal
 
     def state_config(self) -> StateConfig:
         """What the state stores are built from (server/state/backend.py picks SQLite or PostgreSQL by it)."""

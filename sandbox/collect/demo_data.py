@@ -164,6 +164,9 @@ CONTACT_PLANS: Final[Rows] = [
      "cp_description": "Prompts 12 times (OK/CANCEL); each OK schedules one letter of the series."},
     {"cp_rowid": 8, "cp_code": "STATUS", "cp_name": "Hold account",
      "cp_description": "Sets the debtor's status to HLD and writes a note. No prompts."},
+    {"cp_rowid": 9, "cp_code": "PTP", "cp_name": "Promise to pay",
+     "cp_description": "Prompts three times: did the debtor promise (Yes/No), the amount, the date; writes a note and "
+                       "schedules a follow-up call on that date."},
 ]  # fmt: skip
 
 APPLICATION_FORMS: Final[Rows] = [

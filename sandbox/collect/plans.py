@@ -434,6 +434,19 @@ async def _many(run: PlanRun) -> None:
         run.work.insert("contact", run.contact("2", day, f"Letter {number} of 12"))
 
 
+async def _promise(run: PlanRun) -> None:
+    if await run.button("Did the debtor promise to pay?", ["Yes", "No"]) == 1:
+        raise PlanCancelled
+    amount = await run.text("string", "Amount promised")
+    if amount is None:
+        raise PlanCancelled
+    when = await run.text("date", "Date promised")
+    if when is None:
+        raise PlanCancelled
+    run.work.insert("notes", run.note(f"Promise to pay {amount} on {when}."))
+    run.work.insert("contact", run.contact("1", date.fromisoformat(when), "Promise to pay follow-up (plan PTP)"))
+
+
 async def _status(run: PlanRun) -> None:
     if run.record_type != "debtor":
         raise PlanFailed(400, "Contact plan STATUS only runs on debtors")
@@ -456,6 +469,7 @@ PLANS: Final[dict[str, PlanCode]] = {
     "DAT": PlanCode(_date, prompts=True),
     "MANY": PlanCode(_many, prompts=True),
     "STATUS": PlanCode(_status, prompts=False),
+    "PTP": PlanCode(_promise, prompts=True),
 }
 
 

@@ -38,7 +38,14 @@ from collections_mcp.server.core.call import (
     stage_works_on,
 )
 from collections_mcp.server.core.caller import caller_of
-from collections_mcp.server.core.conversations import InputRequired, McpHumanChannel
+from collections_mcp.server.core.conversations import (
+    ConversationLost,
+    InputRequired,
+    McpHumanChannel,
+    Rendering,
+    RoundAnswered,
+    tool_at_work,
+)
 from collections_mcp.server.core.drain import Drain, ShuttingDown
 from collections_mcp.server.core.redaction import scrub, scrub_text
 from collections_mcp.server.core.schemas import literal_type_problems, properties_of
@@ -232,30 +239,52 @@ class PolicyPipeline:
         annotate_call({TOOL: spec.name, TOOLSET: toolset, EFFECT: str(spec.effect)})
         try:
             if _may_ask_a_person(spec) and channel.available():
-                result, call = await channel.converse(chain, label=f"{spec.name}")
+                # A round handed over by another replica gets the outcome rendered here, exactly as below.
+                rendering = Rendering(
+                    result=lambda finished: _rendered(*finished),
+                    error=lambda exc: str(_as_tool_error(spec, call, exc)),
+                )
+                result, call = await channel.converse(
+                    chain, label=f"{spec.name}", rendering=rendering, stopped_while_asking=spec.stopped_while_asking
+                )
             else:
                 result, call = await chain(NOBODY.ask, _direct_progress(ctx))
         except InputRequired as more:  # a 2026-era round that needs answers from a person
             annotate_call({OUTCOME: "input_required"})
             return more.result
+        except RoundAnswered as answered:  # the call finished on the replica holding its conversation
+            annotate_call({OUTCOME: "relayed"})
+            return answered.result
+        except ConversationLost as lost:  # its replica died: the one record of how the call ended is written here
+            reason = scrub_text(str(lost))
+            await self._rejected(spec, toolset, ctx, call.call_id, reason,
+                                 "replica_stopped" if lost.stopped else "replica_unreachable")  # fmt: skip
+            raise ToolError(reason) from None
         except BaseException as exc:
             annotate_call({CALL_ID: call.call_id, OUTCOME: outcome_of(exc)})
             raise _as_tool_error(spec, call, exc) from None
         annotate_call({CALL_ID: call.call_id, OUTCOME: "ok"})
-        structured = scrub(result.model_dump(mode="json", exclude_none=True))
-        text = pydantic_core.to_json(structured).decode()  # compact, UTF-8 kept; faster than json.dumps
-        content = [TextContent(type="text", text=text)]
-        content += [TextContent(type="text", text=scrub_text(note)) for note in call.notes]
-        meta = {"collections-mcp/replayed": True} if call.replayed else None
-        return CallToolResult(content=content, structured_content=structured, _meta=meta)
+        return _rendered(result, call)
 
     async def _invoke(self, call: ToolCall) -> BaseModel:
         spec = call.spec
         assert call.context is not None
-        result = await spec.handler(call.context, call.arguments)
+        with tool_at_work():  # a question the handler asks is the tool's own, in the middle of its vendor work
+            result = await spec.handler(call.context, call.arguments)
         if not isinstance(result, spec.output_model):
             raise TypeError(f"{spec.name} returned {type(result).__name__}, not {spec.output_model.__name__}")
         return cast(BaseModel, result)
+
+
+def _rendered(result: BaseModel, call: ToolCall) -> CallToolResult:
+    """A finished call's result as the client sees it: compact JSON of the output model, scrubbed, the stages'
+    notes as extra text blocks, and whether it was replayed."""
+    structured = scrub(result.model_dump(mode="json", exclude_none=True))
+    text = pydantic_core.to_json(structured).decode()  # compact, UTF-8 kept; faster than json.dumps
+    content = [TextContent(type="text", text=text)]
+    content += [TextContent(type="text", text=scrub_text(note)) for note in call.notes]
+    meta = {"collections-mcp/replayed": True} if call.replayed else None
+    return CallToolResult(content=content, structured_content=structured, _meta=meta)
 
 
 def _pausing(ask: Ask, deadline: CallDeadline | None) -> Ask:

@@ -185,7 +185,10 @@ async def _serve_on(
 
     async with resolved_config(settings) as (config, sandbox), AsyncExitStack() as stack:
         if sock is not None:
-            config = dataclasses.replace(config, http_url=_reachable_url(settings, host, sock.getsockname()[1]))
+            bound_port = sock.getsockname()[1]
+            config = dataclasses.replace(
+                config, http_url=_reachable_url(settings, host, bound_port), http_bind=(host, bound_port)
+            )
         built = CollectionsServer(config)
         server = built.mcp_server()
         # The shared database is reached (and migrated) before the server says it is ready: an unreachable one
@@ -204,7 +207,7 @@ async def _serve_on(
             return
         assert sock is not None
         bound = sock.getsockname()[1]
-        app = build_http_app(server, settings, host, bound)
+        app = built.routed(build_http_app(server, settings, host, bound))
         warning = host_check_warning(host, settings.http_allowed_hosts, settings.public_url)
         if warning is not None:
             announce(warning, logging.WARNING)
@@ -219,6 +222,9 @@ async def _serve_on(
                  transport="http", url=url)  # fmt: skip
         if tracing:
             announce(TRACING_ON)
+        if built.replication is not None:
+            announce(f"collections-mcp: replica {built.replication.replica_id} of several sharing {built.stores.location}; "
+                     f"the other replicas reach it at {built.replication.internal_url}")  # fmt: skip
         await GracefulServer(uv_config, config.drain, settings.shutdown_grace_seconds).serve(sockets=[sock])
 
 
@@ -262,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             if args.transport == "http":
                 check_exposure(settings, args.host, args.allow_unauthenticated)
+                settings.require_shared_keys()  # before anything starts (simulators, the database)
             tracing = _start_tracing()
             anyio.run(_serve, settings, args.transport, args.host, args.port, tracing)
         elif args.command == "sandbox":

@@ -41,6 +41,7 @@ _SERVER_FIELDS = (
     "sandbox", "read_only", "toolsets", "state_dir", "log_level", "confirm", "idempotency_window_seconds",
     "call_deadline_seconds", "breaker_failures", "breaker_cooldown_seconds", "metrics_address",
     "database_url",  # a stdio server sharing the replicas' database (secret: a placeholder is printed)
+    "secret_keys",  # the replicas' shared request_state keys (secret: a placeholder is printed)
 )  # fmt: skip
 
 

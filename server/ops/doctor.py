@@ -181,6 +181,20 @@ async def check_state(settings: ServerSettings) -> Check:
                  "(COLLECTIONS_MCP_DATABASE_MIGRATE is false)", db.display, seconds)  # fmt: skip
 
 
+def check_replicas(settings: ServerSettings) -> Check | None:
+    """With a shared database: the replica settings `serve` needs over HTTP (the shared keys are never shown)."""
+    if settings.database_url is None:
+        return None
+    try:
+        settings.require_shared_keys()
+    except ConfigError as exc:
+        return Check("replicas", False, str(exc))
+    keys = len(settings.shared_keys())
+    rotation = f"{keys} shared keys (the first seals; all open)" if keys > 1 else "1 shared key"
+    name = settings.replica_id or "host name and port (COLLECTIONS_MCP_REPLICA_ID unset)"
+    return Check("replicas", True, f"{rotation}; replica id {name}")
+
+
 def _line(check: Check) -> str:
     status = "OK  " if check.ok else "FAIL"
     timing = f" ({check.seconds:.2f} s)" if check.seconds is not None else ""
@@ -220,6 +234,10 @@ def doctor_main() -> int:
         print(_line(Check("settings", True, f"valid; enabled vendors: {titles}")))
     state = anyio.run(check_state, settings)
     print(_line(state), flush=True)
+    replicas = check_replicas(settings)
+    if replicas is not None:
+        print(_line(replicas), flush=True)
+        state = state if replicas.ok else replicas  # either failing fails the run
     try:
         mode, checks = anyio.run(check_all, settings)
     except ConfigError as exc:

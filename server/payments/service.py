@@ -107,6 +107,9 @@ class CaptureService:
         self.public_url = public_url.rstrip("/") if public_url else None
         self.base_url: str | None = None  # set while serving
         self._captures: dict[str, Capture] = {}
+        # With several replicas: this replica's id, put in front of every token (`<id>.<random>`) so a balancer can
+        # route the link to the replica holding the capture (server/replicas/routing.py).
+        self.route_tag: str | None = None
         self._listener: anyio.abc.TaskGroup | None = None  # set while `serving()` is open
         self._starting = anyio.Lock()
         self._stop_listening = anyio.Event()
@@ -191,7 +194,7 @@ class CaptureService:
         self._prune()
         capture = Capture(
             id=uuid.uuid4().hex,
-            token=secrets.token_urlsafe(32),
+            token=f"{self.route_tag}.{secrets.token_urlsafe(32)}" if self.route_tag else secrets.token_urlsafe(32),
             tool=tool,
             call_id=call_id,
             file_number=file_number,

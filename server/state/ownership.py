@@ -49,6 +49,16 @@ class Owner:
     lease_until: datetime | None
 
 
+@dataclass(frozen=True)
+class Replica:
+    """One registered replica: where it is reached and whether its process still renews its lease."""
+
+    replica_id: str
+    incarnation: str
+    address: str
+    alive: bool
+
+
 class OwnerTable(Protocol):
     """Replicas with their lease and internal address, and the conversations each one holds."""
 
@@ -70,6 +80,14 @@ class OwnerTable(Protocol):
 
     async def owner(self, conversation_id: str) -> Owner | None:
         """The conversation's owner, alive or not; None when no replica holds it (finished, or never existed)."""
+        ...
+
+    async def replica(self, replica_id: str) -> Replica | None:
+        """A registered replica (alive or not); None when none is registered under that id."""
+        ...
+
+    async def replicas(self) -> list[Replica]:
+        """Every registered replica, alive or not, ordered by id."""
         ...
 
     def close(self) -> None: ...
@@ -220,6 +238,21 @@ class SqliteOwnerTable:
         alive = registered == claimed_by and lease_until is not None and lease_until >= self.lease_clock()
         until = datetime.fromtimestamp(lease_until, UTC) if lease_until is not None else None
         return Owner(conversation_id, replica_id, address or "", alive, until)
+
+    async def replica(self, replica_id: str) -> Replica | None:
+        found = [replica for replica in await self.replicas() if replica.replica_id == replica_id]
+        return found[0] if found else None
+
+    async def replicas(self) -> list[Replica]:
+        def run() -> list[tuple[str, str, str, float]]:
+            with self._lock:
+                return list(self._db.execute(
+                    "SELECT replica_id, incarnation, address, lease_until FROM replicas ORDER BY replica_id"
+                ).fetchall())  # fmt: skip
+
+        now = self.lease_clock()
+        return [Replica(replica_id, incarnation, address, lease_until >= now)
+                for replica_id, incarnation, address, lease_until in await anyio.to_thread.run_sync(run)]  # fmt: skip
 
     def close(self) -> None:
         with self._lock:

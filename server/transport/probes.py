@@ -1,4 +1,5 @@
-"""Operations endpoints a load balancer and an operator use: /healthz (alive) and /readyz (vendors ready).
+"""Operations endpoints a load balancer and an operator use: /healthz (alive) and /readyz (vendors ready; 503
+"draining" once SIGTERM started a graceful shutdown, so an orchestrator sends new work elsewhere).
 
 /readyz needs no token (a load balancer has none), so its plain answer says only ready or not, per vendor: no
 operator id, no vendor message, no breaker. A caller with a valid bearer token (any effect) gets the details:
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from collections_mcp.server.core.call import ServerState, utc_now
+from collections_mcp.server.core.drain import Drain
 from collections_mcp.server.core.redaction import scrub, scrub_text
 from collections_mcp.server.core.version import package_version
 from collections_mcp.tools.common.errors import VendorError
@@ -41,8 +43,10 @@ class VendorProbes:
         clock: Callable[[], datetime] = utc_now,
         timeout_seconds: float = 10.0,
         cache_seconds: float = READY_CACHE_SECONDS,
+        drain: Drain | None = None,
     ) -> None:
         self.toolsets = toolsets
+        self.drain = drain
         self.breakers = breakers
         self.clock = clock
         self.timeout_seconds = timeout_seconds
@@ -87,6 +91,8 @@ class VendorProbes:
     async def readyz(self, request: Request) -> Response:
         if self.state is None:
             return JSONResponse({"status": "starting", "vendors": {}}, status_code=503)
+        if self.drain is not None and self.drain.draining:  # an orchestrator stops sending it new work
+            return JSONResponse({"status": "draining", "vendors": {}}, status_code=503)
         checked_at, vendors = await self.check()
         ready = all(entry["ready"] for entry in vendors.values())
         body: dict[str, Any] = {"status": "ready" if ready else "not ready"}

@@ -262,7 +262,7 @@ async def test_bad_filter_is_a_vendor_error_with_the_message(client: CollectClie
 
 async def test_contact_plans_forms_and_contact_types(client: CollectClient, wire: Wire) -> None:
     plans = await client.contact_plans()
-    assert [plan["cp_code"] for plan in plans] == ["DAT", "MANY", "NOP", "OKC", "REV", "STATUS", "STR", "YN"]
+    assert [plan["cp_code"] for plan in plans] == ["DAT", "MANY", "NOP", "OKC", "PTP", "REV", "STATUS", "STR", "YN"]
     form = await client.form(SCHEDULE_NEXT_CONTACT)
     assert form["name"] == "Schedule Next Contact"
     assert {button["label"]: button["value"] for button in form["buttons"]} == {"OK": 4631, "Cancel": 4632}

@@ -222,7 +222,7 @@ async def test_notes_and_transactions(mcp: Client) -> None:
 
 async def test_list_contact_plans(mcp: Client) -> None:
     data = await ok(mcp, "collect_list_contact_plans", {})
-    assert data["total"] == 8
+    assert data["total"] == 9
     assert {"code": "REV", "name": "Review",
             "description": "Prompts with the Schedule Next Contact form; the confirmed contact is scheduled."} in data["plans"]  # fmt: skip
 

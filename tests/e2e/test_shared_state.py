@@ -188,6 +188,7 @@ async def test_two_server_processes_starting_at_once_migrate_an_empty_database_o
             for name in stderr:  # both started before either is ready
                 env = base | {
                     "COLLECTIONS_MCP_STATE_DIR": str(tmp_path / name), "COLLECTIONS_MCP_DATABASE_URL": url,
+                    "COLLECTIONS_MCP_SECRET_KEYS": "k" * 32,  # replicas over HTTP share the request_state key
                     "SCOLLECT_BASE_URL": scollect.base_url, "SCOLLECT_API_KEY": scollect.api_key,
                     "SCOLLECT_PIN": scollect.pin,
                 }  # fmt: skip

@@ -262,6 +262,7 @@ async def test_serve_with_an_unreachable_database_is_a_startup_error_without_the
         command_env.delenv(name, raising=False)
     command_env.setenv("COLLECTIONS_MCP_DATABASE_URL", "postgresql://app:s3cret-Pa55@127.0.0.1:9/collections")
     command_env.setenv("COLLECTIONS_MCP_DATABASE_TIMEOUT_SECONDS", "0.5")
+    command_env.setenv("COLLECTIONS_MCP_SECRET_KEYS", "k" * 32)  # replicas over HTTP share the request_state key
     assert await cli("serve", "--port", "0") == 2
     captured = capsys.readouterr()
     assert captured.err.startswith("collections-mcp: the shared database postgresql://app@127.0.0.1:9/collections is unreachable")

@@ -48,6 +48,13 @@ from collections_mcp.tools.common.resilience import DEADLINE_SETTING, bounded_wa
 from collections_mcp.tools.common.spec import ToolContext
 
 VENDOR = "Collect!"
+# When the server process running a plan stops while the plan waits at a prompt, its websocket closes with it, and
+# Collect! rolls back a job whose websocket closed before the plan finished.
+STOPPED_AT_PROMPT = (
+    "the replica running this plan stopped; nothing was committed in Collect!: the plan was waiting at a prompt, and "
+    "Collect! rolls a plan back when its websocket closes, which it did with that replica's process. Run the plan "
+    "again to start over."
+)
 RecordType = Literal["debtor", "client", "cosigner", "associate"]
 _CANCEL = re.compile(r"^\s*cancel\s*$", re.IGNORECASE)
 _DATE_ATTEMPTS = 3

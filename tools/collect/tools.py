@@ -172,7 +172,7 @@ _specs: list[ToolSpec[CollectClient, Any, Any]] = [
     ToolSpec("collect_add_note", "Add note", W, f"POST {DATA}/notes", m.AddNoteArgs, m.WriteResult, add_note),
     ToolSpec("collect_add_contact", "Schedule contact", W, f"POST {DATA}/contact", m.AddContactArgs, m.WriteResult, add_contact),
     ToolSpec("collect_update_debtor", "Update debtor contact details", D, f"PATCH {DATA}/debtor/<rowid>", m.UpdateDebtorArgs, m.WriteResult, update_debtor, summarize=summarize_debtor_update),
-    ToolSpec("collect_run_contact_plan", "Run contact plan", W, "POST /api/v1/collect/app/runplan + websocket", plan.RunPlanArgs, plan.PlanRun, plan.run_contact_plan, asks_person=True, profiles=VOICE),
+    ToolSpec("collect_run_contact_plan", "Run contact plan", W, "POST /api/v1/collect/app/runplan + websocket", plan.RunPlanArgs, plan.PlanRun, plan.run_contact_plan, asks_person=True, profiles=VOICE, stopped_while_asking=plan.STOPPED_AT_PROMPT),
 ]  # fmt: skip
 
 async def probe(client: CollectClient) -> str:

@@ -112,6 +112,10 @@ class ToolSpec(Generic[ClientT, InT, OutT]):
     view_only: bool = False
     # Profiles that name this tool beyond the rule of `Profile` (today: voice).
     profiles: frozenset[Profile] = frozenset()
+    # For a tool that asks the person itself (`asks_person`): what is known when the server process running it
+    # stops while the tool waits for an answer in the middle of its vendor work (several replicas: the next round
+    # reaches another one, which says this). Without it the error says that what the vendor kept is not known.
+    stopped_while_asking: str | None = None
 
     @property
     def description(self) -> str:

@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 from collections_mcp.server.state.audit_log import AuditRecord
 from collections_mcp.server.state.event_log import KEPT_SECONDS
 from collections_mcp.server.state.idempotency_store import Claim, Held
-from collections_mcp.server.state.ownership import Owner
+from collections_mcp.server.state.ownership import Owner, Replica
 from collections_mcp.server.state.postgres.database import Connection, PostgresDatabase
 from collections_mcp.server.state.spool import AuditSpool
 from collections_mcp.tools.common.state import EventLog, StateUnavailable
@@ -363,6 +363,22 @@ class PostgresOwnerTable:
         replica_id, address, alive, lease_until = rows[0]
         until = None if lease_until is None else _when(lease_until)
         return Owner(conversation_id, str(replica_id), str(address or ""), bool(alive), until)
+
+    async def replica(self, replica_id: str) -> Replica | None:
+        found = await self._replicas("WHERE r.replica_id = %s", (replica_id,))
+        return found[0] if found else None
+
+    async def replicas(self) -> list[Replica]:
+        return await self._replicas("", ())
+
+    async def _replicas(self, where: str, params: tuple[str, ...]) -> list[Replica]:
+        sql = (
+            f"SELECT r.replica_id, r.incarnation, r.address, NOT {_LAPSED.format(t='r')} FROM replicas r {where} "  # noqa: S608
+            "ORDER BY r.replica_id"
+        )
+        rows = await self.db.run(lambda conn: _fetchall(conn, sql, params))
+        return [Replica(str(replica_id), str(incarnation), str(address), bool(alive))
+                for replica_id, incarnation, address, alive in rows]  # fmt: skip
 
     def close(self) -> None:
         """The database is closed by its owner (server/state/backend.py)."""
