@@ -95,7 +95,7 @@ class AccountsClient:
         scollect: ScollectClient | None,
         *,
         lockout: IdentityLockout | None = None,
-        worklist_concurrency: int = 25,
+        worklist_concurrency: int = 10,
     ) -> None:
         self._scollect = scollect
         self.lockout = lockout or IdentityLockout(max_failures=3, window=timedelta(minutes=15))
