@@ -41,6 +41,7 @@ STYLE = (
     ".decide{background:#fff;border:1px solid #d5d9de;padding:.8rem 1rem;margin-top:.8rem;display:grid;gap:.5rem}"
     "textarea{width:100%;max-width:44rem;min-height:3.2rem;font:inherit;padding:.4rem;box-sizing:border-box}"
     "button{padding:.45rem 1rem;font-size:.95rem;cursor:pointer;margin-right:.5rem}"
+    ".decide input[type=checkbox]{margin-right:.4rem}"
     ".error{background:#fdecea;border:1px solid #f5c2c0;padding:.6rem 1rem;margin:.8rem 0}"
     ".signin{max-width:28rem;margin:3rem auto;background:#fff;border:1px solid #d5d9de;padding:1.2rem 1.5rem}"
     ".signin input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}label{font-weight:600}"
@@ -50,7 +51,9 @@ _STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: with it a browser sends "Origin: null" on the page's own form posts, and the origin check
+    # (server/inbox/web.py) needs the real one. The page's URLs carry nothing secret.
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
@@ -179,10 +182,11 @@ def inbox_page(
             f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
             '<table><thead><tr><th></th><th>Proposed</th><th>Action</th><th>Compliance verdict</th><th>Expires</th></tr>'
             f"</thead><tbody>{_pending_rows(pending)}</tbody></table>"
-            '<div class="decide"><label for="reason">Reason (optional; required with an override)</label>'
+            '<div class="decide"><div><label for="reason">Reason</label> <span class="muted">(optional; required '
+            "with an override)</span></div>"
             f'<textarea id="reason" name="reason" maxlength="500">{_e(reason)}</textarea>'
             '<div><input type="checkbox" id="override" name="override" value="yes">'
-            '<label for="override"> Override the blocks a supervisor may override: I checked them in the vendor\'s '
+            '<label for="override">Override the blocks a supervisor may override: I checked them in the vendor\'s '
             "system, and the reason says why the contact is lawful</label></div>"
             '<p class="muted">An approved action runs at once, through every rule again: calling hours, Regulation F '
             "and holds are checked at that moment, and an action they block now is not sent.</p>"
