@@ -179,7 +179,7 @@ def inbox_page(
     if pending:
         listing = (
             '<form method="post" action="/approvals/decide">'
-            f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
+            f'<input type="hidden" name="csrf" value="{html.escape(csrf)}">'
             '<table><thead><tr><th></th><th>Proposed</th><th>Action</th><th>Compliance verdict</th><th>Expires</th></tr>'
             f"</thead><tbody>{_pending_rows(pending)}</tbody></table>"
             '<div class="decide"><div><label for="reason">Reason</label> <span class="muted">(optional; required '
@@ -203,7 +203,8 @@ def inbox_page(
     return _document("Approval inbox", (
         f"<header><h1>Approval inbox</h1><div>Signed in as <strong>{_e(supervisor)}</strong> "
         '<form method="post" action="/approvals/sign-out">'
-        f'<input type="hidden" name="csrf" value="{_e(csrf)}"><button type="submit">Sign out</button></form></div></header>'
+        f'<input type="hidden" name="csrf" value="{html.escape(csrf)}"><button type="submit">Sign out</button></form></div>'
+        "</header>"
         f"<main>{problem}<h2>Waiting for a decision ({len(pending)})</h2>{listing}"
         f"<h2>Recent decisions</h2>{recent_block}</main>"
     ))  # fmt: skip

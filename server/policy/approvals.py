@@ -84,7 +84,15 @@ RESOURCE_SCHEME = "approvals://"
 RESOURCE_TEMPLATE = RESOURCE_SCHEME + "{approval_id}"
 MIN_REASON = 10
 MAX_REASON = 500
-APPROVAL_ID = r"^ap_[0-9a-f]{16}$"
+# Letters only: an id travels through the scrub of every result and page, which masks runs of digits that could be an
+# SSN, card or routing number (a hex id would now and then lose nine of its digits to it).
+APPROVAL_ID = r"^ap_[a-z]{16}$"
+_ID_LETTERS = "abcdefghijkmnpqrstuvwxyz"
+
+
+def new_approval_id() -> str:
+    """`ap_` and 16 random letters (about 2^73 possibilities)."""
+    return "ap_" + "".join(secrets.choice(_ID_LETTERS) for _ in range(16))
 
 
 def resource_uri(approval_id: str) -> str:
@@ -154,7 +162,7 @@ def view_of(record: ApprovalRecord) -> ApprovalView:
 
 class StatusArgs(Args):
     approval_id: Annotated[
-        str | None, Field(pattern=APPROVAL_ID, description="One approval, e.g. 'ap_0123456789abcdef'; none: all yours.")
+        str | None, Field(pattern=APPROVAL_ID, description="One approval, e.g. 'ap_kqfzwmbtrxhcpnde'; none: all yours.")
     ] = None
 
 
@@ -278,7 +286,7 @@ class ApprovalInbox:
         now = self.clock()
         verdicts = [verdict.model_dump(mode="json") for verdict in needed.verdicts if isinstance(verdict, ContactVerdict)]
         record = ApprovalRecord(
-            id=f"ap_{secrets.token_hex(8)}", created_at=now, expires_at=now + self.ttl, updated_at=now,
+            id=new_approval_id(), created_at=now, expires_at=now + self.ttl, updated_at=now,
             proposer=call.client_name, session_id=call.session_id, tool=spec.name, toolset=call.toolset,
             effect=str(spec.effect), arguments=arguments if isinstance(arguments, dict) else {},
             summary=scrub_text(summary), needs=needed.stage, verdict=scrub(verdicts) if verdicts else None,
