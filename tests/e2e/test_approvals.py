@@ -300,3 +300,33 @@ def test_settings_explain_themselves(tmp_path: Path) -> None:
         ServerSettings(_env_file=None, state_dir=tmp_path, supervisor_tokens=[{"supervisor": "Morgan", "token": "short"}])  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         ServerSettings(_env_file=None, state_dir=tmp_path, approvals="maybe")  # type: ignore[call-arg]
+
+
+async def test_a_token_is_marked_for_automation_by_its_grant_or_its_oauth_scope() -> None:
+    from pydantic import SecretStr
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from collections_mcp.sandbox.http import serve_app
+    from collections_mcp.server.core.access import AUTOMATION_SCOPE, TokenGrant
+    from collections_mcp.server.transport.auth import IntrospectionTokenVerifier
+
+    scopes = {"night": "collections:read collections:contact collections:automation", "day": "collections:read"}
+
+    async def introspect(request: Request) -> JSONResponse:
+        token = str((await request.form())["token"])
+        return JSONResponse({"active": True, "client_id": token, "scope": scopes[token]})
+
+    async with serve_app(Starlette(routes=[Route("/introspect", introspect, methods=["POST"])])) as issuer:
+        verifier = IntrospectionTokenVerifier(f"{issuer}/introspect", "mcp-server", SecretStr("s3cret"))
+        try:
+            night, day = await verifier.verify_token("night"), await verifier.verify_token("day")
+        finally:
+            await verifier.aclose()
+    assert night is not None and AUTOMATION_SCOPE in night.scopes and "effect:contact" in night.scopes
+    assert day is not None and AUTOMATION_SCOPE not in day.scopes
+    static = TokenGrant(client="bot", token=SecretStr("b" * 24), effects=["read"], automation=True)
+    assert AUTOMATION_SCOPE in static.scopes() and AUTOMATION_SCOPE not in TokenGrant(
+        client="desk", token=SecretStr("d" * 24), effects=["*"]).scopes()  # fmt: skip
