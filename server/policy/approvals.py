@@ -62,7 +62,6 @@ from collections_mcp.server.policy.audit import redact_arguments
 from collections_mcp.server.policy.compliance import ComplianceStage
 from collections_mcp.server.policy.idempotency import request_key, sensitive_values
 from collections_mcp.server.state.approvals import (
-    FINAL_STATES,
     ApprovalRecord,
     ApprovalStore,
     Decision,
@@ -353,7 +352,8 @@ class ApprovalInbox:
     async def execute(self, approval_id: str) -> ApprovalRecord | None:
         """Run an approved call through the whole pipeline, once (another process may take it first)."""
         state, pipeline = self.state, self.pipeline
-        if state is None or pipeline is None:
+        if state is None or pipeline is None or pipeline.drain.draining:
+            # Not now (not running, or shutting down): it stays approved for the next look, here or on a replica.
             return await self.store.get(approval_id)
         claimed = await self.store.claim(approval_id, self.clock())
         if claimed is None:
@@ -510,12 +510,3 @@ class ApprovalsStage:
             if record.state != "pending":  # pragma: no cover - the store returns only a pending twin
                 raise Refused(STAGE, f"approval {record.id} is {record.state}") from None
             raise self.inbox.pending_message(call, record, needed) from None
-
-
-def pending_states() -> list[str]:
-    return ["pending"]
-
-
-def decided_states() -> list[str]:
-    return sorted({"approved", "running", *FINAL_STATES})
-

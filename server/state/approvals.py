@@ -36,7 +36,6 @@ from collections_mcp.server.state.sqlite import open_sqlite
 APPROVALS_FILE = "approvals.sqlite3"
 
 ApprovalState = Literal["pending", "approved", "rejected", "expired", "running", "done", "refused", "failed"]
-FINAL_STATES: frozenset[str] = frozenset({"rejected", "expired", "done", "refused", "failed"})
 # A decision: approve (run it) or reject (never send it).
 Decision = Literal["approve", "reject"]
 
