@@ -269,10 +269,14 @@ async def test_a_decision_from_the_command_line_runs_in_the_server(
 
     async with serving(config, "legacy", message_handler=notices) as (_, agent):
         approval = approval_of(await agent.call_tool("scollect_send_text", TEXT))
+        payment = approval_of(await agent.call_tool("scollect_run_payment", {"file_number": "R1000", "amount": "9.00"}))
         await agent.subscribe_resource(f"approvals://{approval}")
+        rejected = await anyio.to_thread.run_sync(cli, ["approvals", "reject", payment, "--reason", "Not this month"])
+        assert rejected == 0 and f"{payment}: rejected by" in capsys.readouterr().out
         assert await anyio.to_thread.run_sync(cli, ["approvals", "list"]) == 0
         listed = capsys.readouterr().out
         assert approval in listed and "scollect_send_text" in listed and "PERMISSION_UNKNOWN" in listed
+        assert payment not in listed, "pending only"
         refused = await anyio.to_thread.run_sync(cli, ["approvals", "approve", approval, "--as", "Morgan"])
         assert refused == 1 and "override" in capsys.readouterr().err
         decided = await anyio.to_thread.run_sync(
@@ -288,8 +292,10 @@ async def test_a_decision_from_the_command_line_runs_in_the_server(
                 break
         assert await anyio.to_thread.run_sync(cli, ["approvals", "show", approval, "--json"]) == 0
         shown = json.loads(capsys.readouterr().out)
+        (never,) = (await ok(agent, "approvals_status", {"approval_id": payment}))["approvals"]
     assert view["state"] == "done" and view["decided_by"] == "Morgan (command line)"
     assert len(sent(wire, "/send_text")) == 1
+    assert never["state"] == "rejected" and never["reason"] == "Not this month" and sent(wire, "/run_payment_external") == []
     assert shown["state"] == "done" and shown["override_reason"] == OVERRIDE and "execution" not in shown
 
 
