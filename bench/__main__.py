@@ -27,12 +27,15 @@ from bench import (
     throughput,
     tool_schemas,
     tracing,
+    worklist,
 )
 from bench.common import Row, markdown_table, table
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("overhead", "tracing", "fanout", "compact", "throughput", "prompts", "coldstart", "schemas", "deadlines", "state",
-         "replicas")
+NAMES = (
+    "overhead", "tracing", "fanout", "worklist", "compact", "throughput", "prompts", "coldstart", "schemas", "deadlines",
+    "state", "replicas",
+)  # fmt: skip
 README_START, README_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
 
@@ -73,6 +76,9 @@ async def _run(selected: set[str], *, quick: bool, latency_ms: float) -> list[Ro
         _say("bench: two replicas behind nginx vs one, and failover (vendor latency 0) ...")
         async with procs.sandbox(0) as sandbox:
             results["replicas"] = await replicas.run(sandbox, quick=quick)
+    if "worklist" in selected:
+        _say(f"bench: worklist vs the per-account check in a loop (vendor latency {latency_ms:g} ms) ...")
+        results["worklist"] = await worklist.run(quick=quick, latency_ms=latency_ms)
     if "schemas" in selected:
         _say("bench: tool schemas per profile (no vendor needed) ...")
         results["schemas"] = await tool_schemas.run(quick=quick)

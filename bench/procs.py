@@ -45,10 +45,12 @@ class Sandbox:
 
 
 @asynccontextmanager
-async def sandbox(latency_ms: float) -> AsyncIterator[Sandbox]:
+async def sandbox(latency_ms: float, accounts: int | None = None) -> AsyncIterator[Sandbox]:
+    """The simulators in a process of their own; `accounts`: Scollect demo accounts instead of the default."""
+    extra = [str(accounts)] if accounts is not None else []
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as cwd:
         process = await anyio.open_process(
-            [PYTHON, "-m", "bench.sandbox_proc", str(latency_ms)], env=clean_env(), cwd=cwd,
+            [PYTHON, "-m", "bench.sandbox_proc", str(latency_ms), *extra], env=clean_env(), cwd=cwd,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
         )  # fmt: skip
         try:

@@ -1,4 +1,5 @@
-"""`python -m bench.sandbox_proc LATENCY_MS`: every vendor simulator in a process of its own.
+"""`python -m bench.sandbox_proc LATENCY_MS [ACCOUNTS]`: every vendor simulator in a process of its own (ACCOUNTS:
+Scollect demo accounts to generate instead of the default, for a bigger portfolio).
 
 Prints one JSON line on stdout (base URLs, demo credentials, and the environment variables that point
 a `collections-mcp serve` at these simulators), then runs until its stdin closes (the bench exits).
@@ -9,13 +10,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import anyio.to_thread
 from pydantic import SecretStr
 
-from collections_mcp.sandbox.runner import RunningSandbox
+from collections_mcp.sandbox.runner import RunningSandbox, run_sandbox
+from collections_mcp.sandbox.wiring import sandbox_config
 from collections_mcp.server.core.catalog import installed_catalog
 from collections_mcp.server.ops.runtime import running_sandbox, sandbox_vendor_settings
 from collections_mcp.server.settings import ServerSettings
@@ -35,11 +39,23 @@ def server_env(sandbox: RunningSandbox) -> dict[str, str]:
     return env
 
 
-async def main(latency_ms: float) -> None:
-    settings = ServerSettings(_env_file=None, sandbox_latency_ms=latency_ms)  # type: ignore[call-arg]
-    async with running_sandbox(settings) as running:
-        assert isinstance(running, RunningSandbox)
-        sandbox = running
+@asynccontextmanager
+async def _running(latency_ms: float, accounts: int | None) -> AsyncIterator[RunningSandbox]:
+    """The installation's sandbox as the server starts it, or with `accounts` demo accounts (a bigger portfolio)."""
+    if accounts is None:
+        settings = ServerSettings(_env_file=None, sandbox_latency_ms=latency_ms)  # type: ignore[call-arg]
+        async with running_sandbox(settings) as running:
+            assert isinstance(running, RunningSandbox)
+            yield running
+        return
+    config = sandbox_config(db_path=None, latency_ms=latency_ms, token_ttl_seconds=900)
+    scollect = config.scollect.model_copy(update={"account_count": accounts})
+    async with run_sandbox(config.model_copy(update={"scollect": scollect})) as running:
+        yield running
+
+
+async def main(latency_ms: float, accounts: int | None = None) -> None:
+    async with _running(latency_ms, accounts) as sandbox:
         collect = sandbox.collect
         described = {
             "latency_ms": latency_ms,
@@ -55,4 +71,4 @@ async def main(latency_ms: float) -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main, float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)
+    anyio.run(main, float(sys.argv[1]) if len(sys.argv) > 1 else 0.0, int(sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.request_state import RequestStateSecurity
+from mcp.types import SubscribeRequestParams, UnsubscribeRequestParams
 from starlette.types import ASGIApp
 
 from collections_mcp.server.core.call import ServerState, Stage, utc_now
@@ -28,7 +29,14 @@ from collections_mcp.server.core.on_demand import ON_DEMAND_TOOLSET, ToolsetsOnD
 from collections_mcp.server.core.pipeline import PolicyPipeline
 from collections_mcp.server.core.registry import build_tool, select_specs
 from collections_mcp.server.core.version import package_version
+from collections_mcp.server.inbox.web import SupervisorInbox
 from collections_mcp.server.payments.service import CaptureService, check_page_url
+from collections_mcp.server.policy.approvals import (
+    APPROVALS_TOOLSET,
+    RESOURCE_TEMPLATE,
+    ApprovalInbox,
+    ApprovalsStage,
+)
 from collections_mcp.server.policy.audit import AuditStage, AuditUnlistedToolCalls
 from collections_mcp.server.policy.authorization import AuthorizationStage
 from collections_mcp.server.policy.call_log import CallLog
@@ -116,6 +124,14 @@ class CollectionsServer:
         self.stores = open_stores(settings.state_config(), on_audit_write=self.metrics.audit_written)
         self.audit_log = self.stores.audit
         self.idempotency = self.stores.idempotency
+        contact_facts = {toolset.name: toolset.contact_facts for toolset in self.in_use if toolset.contact_facts}
+        self.compliance = ComplianceStage(contact_facts)
+        # The approval inbox (COLLECTIONS_MCP_APPROVALS=inbox): calls nobody can confirm wait for a supervisor.
+        self.inbox = ApprovalInbox(
+            self.stores.approvals, ttl_seconds=settings.approval_ttl_seconds,
+            check_seconds=settings.approvals_check_seconds, compliance=self.compliance,
+            offered={spec.name: (toolset.name, spec) for toolset, spec in self.selected}, clock=config.clock,
+        ) if settings.approvals == "inbox" else None  # fmt: skip
         # Toolsets on demand: every selected tool is built, but only the enabled toolsets' are offered.
         self.on_demand = ToolsetsOnDemand(self.selected) if settings.dynamic_toolsets else None
         self.pipeline = self._pipeline()
@@ -123,6 +139,9 @@ class CollectionsServer:
         if self.on_demand is not None:
             self.tools += [build_tool(ON_DEMAND_TOOLSET, spec, self.pipeline, after=self.on_demand.announce)
                            for spec in self.on_demand.specs]  # fmt: skip
+        if self.inbox is not None:
+            self.inbox.pipeline = self.pipeline
+            self.tools.append(build_tool(APPROVALS_TOOLSET, self.inbox.status_spec(), self.pipeline))
         self.needs_capture = any(spec.capture for _, spec in self.selected)
         self.page_base = self._mounted_page_base() if self.needs_capture else None
         self.probes = VendorProbes(self.in_use, breakers=self.breakers, clock=config.clock, drain=config.drain)
@@ -142,13 +161,13 @@ class CollectionsServer:
         """Every stage, outermost first, in the order server/policy/__init__.py gives (and says why)."""
         config = self.config
         audit = AuditStage(self.audit_log, clock=config.clock)
-        contact_facts = {toolset.name: toolset.contact_facts for toolset in self.in_use if toolset.contact_facts}
         stages: list[Stage] = [
             CallLog(self.metrics),
             audit,
             AuthorizationStage(),
             IdempotencyStage(self.idempotency, config.settings.idempotency_window_seconds, config.clock),
-            ComplianceStage(contact_facts),
+            *([ApprovalsStage(self.inbox)] if self.inbox is not None else []),
+            self.compliance,
             *config.extra_stages,
             CaptureStage(self.capture),
             ConfirmationStage(config.settings.confirm),
@@ -231,18 +250,24 @@ class CollectionsServer:
                     breakers=self.breakers,
                 )
                 self.probes.state = state
+                if self.inbox is not None:  # approved calls run only while the server runs
+                    self.inbox.state = state
+                    background.start_soon(self.inbox.watch)
                 try:
                     yield state
                 finally:
                     self.probes.state = None
                     if self.replication is not None:
                         self.replication.conversations = None
+                    if self.inbox is not None:
+                        self.inbox.state = None
                     self.metrics.stop_watching()
                     # Shutdown ends every conversation still waiting for a person (vendor jobs roll back).
                     background.cancel_scope.cancel()
 
     def _own_tools(self) -> set[str]:
-        return set(self.on_demand.names) if self.on_demand is not None else set()
+        own = set(self.on_demand.names) if self.on_demand is not None else set()
+        return own | ({self.inbox.status_spec().name} if self.inbox is not None else set())
 
     def mcp_server(self) -> MCPServer[ServerState]:
         settings = self.config.settings
@@ -262,9 +287,12 @@ class CollectionsServer:
         views = views_extension((spec for _, spec in self.selected), offered)
         # Shared keys: a request_state sealed by any replica opens on every other (the first key seals, all open).
         keys = settings.shared_keys()
+        inbox = self.inbox
         server = MCPServer(
             **http_auth,
             request_state_security=RequestStateSecurity(keys=keys) if keys else None,  # None: a key of this process
+            # Approval outcomes reach subscribed clients (server/policy/approvals.py ApprovalNotices).
+            subscriptions=inbox.notices.bus if inbox is not None else None,
             middleware=middleware,
             extensions=[views] if views is not None else None,
             name=SERVER_NAME,
@@ -289,10 +317,30 @@ class CollectionsServer:
                 server.custom_route(route.path, methods=sorted(route.methods or ()), include_in_schema=False)(  # type: ignore[attr-defined]
                     route.endpoint  # type: ignore[attr-defined]
                 )
+        if inbox is not None:
+            self._serve_inbox(server, inbox)
         # Workflow prompts from prompts/*.md; a prompt naming a tool this server does not offer is left out.
         register_prompts(server, toolsets=self.config.catalog.by_name, available_tools=offered)
         server.middleware.append(UnknownPromptIsInvalidParams(server))
         return server
+
+
+    def _serve_inbox(self, server: MCPServer[ServerState], inbox: ApprovalInbox) -> None:
+        """The approval resource (read and subscribe, both eras) and, over HTTP, the supervisors' page."""
+        server.resource(RESOURCE_TEMPLATE, name="approval", title="An approval's state and outcome",
+                        description="A call you queued for a supervisor: its state, the decision and what became of it.",
+                        mime_type="application/json")(inbox.read_resource)  # fmt: skip
+        # 2025-11-25 clients subscribe per resource (MCPServer has no decorator for it; the low-level server does).
+        lowlevel = server._lowlevel_server
+        lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, inbox.notices.subscribe)
+        lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, inbox.notices.unsubscribe)
+        if self.config.http_url is None:
+            return  # stdio or in memory: decisions come from the command line
+        page = SupervisorInbox(inbox, self.config.settings.supervisor_tokens,
+                               secure_cookie=self.config.http_url.startswith("https://")
+                               or self.config.settings.public_url.startswith("https://"))  # fmt: skip
+        for route in page.routes:  # outside MCP auth: supervisors sign in with their own tokens
+            server.custom_route(route.path, methods=sorted(route.methods or ()), include_in_schema=False)(route.endpoint)
 
 
 def build_server(config: ServerConfig) -> MCPServer[ServerState]:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from collections_mcp.server.core.access import TokenGrant
+from collections_mcp.server.core.access import SupervisorGrant, TokenGrant
 from collections_mcp.server.core.catalog import Catalog, installed_catalog
 from collections_mcp.server.core.errors import ConfigError as ConfigError  # re-exported: settings raise it
 from collections_mcp.server.state.backend import StateConfig
@@ -24,7 +24,10 @@ def unparsable_setting(exc: SettingsError) -> str:
     """pydantic-settings says `error parsing value for field "http_tokens" from source ...`: name the variable."""
     match = re.search(r'field "([a-z_]+)"', str(exc))
     variable = f"COLLECTIONS_MCP_{match.group(1).upper()}" if match else "a setting"
-    return f"{variable} could not be parsed (list settings such as COLLECTIONS_MCP_HTTP_TOKENS are JSON; see .env.example)"
+    return (
+        f"{variable} could not be parsed (list settings such as COLLECTIONS_MCP_HTTP_TOKENS and "
+        "COLLECTIONS_MCP_SUPERVISOR_TOKENS are JSON; see .env.example)"
+    )
 
 
 def split_address(value: str) -> tuple[str, int]:
@@ -94,7 +97,7 @@ class ServerSettings(BaseSettings):
     )
     http_tokens: list[TokenGrant] = Field(
         default_factory=list,
-        description="Bearer tokens for streamable HTTP (JSON list of {client, token|token_sha256, effects}).",
+        description="Bearer tokens for streamable HTTP (JSON list of {client, token|token_sha256, effects, automation?}).",
     )
     oauth_issuer: str | None = Field(default=None, description="OAuth authorization server that issues tokens.")
     oauth_introspection_url: str | None = Field(default=None, description="Its RFC 7662 introspection endpoint.")
@@ -172,6 +175,31 @@ class ServerSettings(BaseSettings):
         default=True,
         description="Apply pending PostgreSQL schema migrations at start (false: refuse to start until "
         "`collections-mcp migrate` has applied them).",
+    )
+    approvals: Literal["off", "inbox"] = Field(
+        default="off",
+        description="inbox: a call that needs a person's confirmation or a compliance override, from a client that cannot "
+        "ask one (or a token marked for automation), waits for a supervisor instead of being refused (/approvals, "
+        "`collections-mcp approvals`); off: it is refused, as always.",
+    )
+    approval_ttl_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        le=30 * 86_400,
+        description="A pending approval expires this long after it was queued (so does an approved one that has not "
+        "run by then): nothing is sent.",
+    )
+    approvals_check_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often the server looks for decisions made in another process (the command line) and for "
+        "expired approvals. With PostgreSQL a decision is announced at once (LISTEN/NOTIFY); this is the fallback.",
+    )
+    supervisor_tokens: list[SupervisorGrant] = Field(
+        default_factory=list,
+        description="Who may sign in to the /approvals page (JSON list of {supervisor, token|token_sha256}); not MCP "
+        "client tokens.",
     )
     lease_seconds: float = Field(
         default=10.0,

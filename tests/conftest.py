@@ -156,11 +156,11 @@ def _sensitive_values(sandbox: RunningSandbox) -> set[str]:
 
 def server_state_texts(*roots: Path) -> list[str]:
     """What an operator can read in the server's own state files (audit log and its spool, idempotency store,
-    event logs, conversation owners), WAL included."""
+    event logs, conversation owners, pending approvals), WAL included."""
     texts = []
     for root in roots:
         for path in root.rglob("*.sqlite3*"):
-            if path.name.startswith(("audit", "idempotency.", "events.", "conversations.")) and path.is_file():
+            if path.name.startswith(("audit", "idempotency.", "events.", "conversations.", "approvals.")) and path.is_file():
                 texts.append(path.read_bytes().decode("latin-1"))
     return texts
 

@@ -155,7 +155,10 @@ def frozen() -> dict[str, list[tuple[dict[str, Any], bool]]]:
 def _compact(base: dict[str, Any], arguments: dict[str, Any], accepted: bool) -> dict[str, Any]:
     """One set as the change from the tool's base when that is shorter (most generated sets change one value)."""
     drop = sorted(key for key in base if key not in arguments)
-    changed = {key: value for key, value in arguments.items() if key not in base or base[key] != value}
+    # Compared with the type: True == 1 == 1.0 in Python, but not for a JSON schema (a base with limit 1 would
+    # otherwise compact a refused {"limit": true} into "the base, refused").
+    changed = {key: value for key, value in arguments.items()
+               if key not in base or base[key] != value or type(base[key]) is not type(value)}  # fmt: skip
     if len(drop) + len(changed) <= 2:
         return {"accepted": accepted} | ({"drop": drop} if drop else {}) | ({"set": changed} if changed else {})
     return {"accepted": accepted, "arguments": arguments}

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from pydantic import SecretStr
 
+from collections_mcp.server.state.approvals import APPROVALS_FILE, ApprovalStore, SqliteApprovalStore
 from collections_mcp.server.state.audit_log import AuditLog, SqliteAuditLog, audit_path
 from collections_mcp.server.state.backend import StateConfig
 from collections_mcp.server.state.event_log import SqliteSharedState
@@ -22,6 +23,7 @@ from collections_mcp.server.state.idempotency_store import ClaimTable, Idempoten
 from collections_mcp.server.state.ownership import OWNERS_FILE, OwnerTable, SqliteOwnerTable
 from collections_mcp.server.state.postgres.database import PostgresDatabase
 from collections_mcp.server.state.postgres.stores import (
+    PostgresApprovalStore,
     PostgresAuditLog,
     PostgresClaims,
     PostgresOwnerTable,
@@ -40,6 +42,7 @@ class Backend:
     url: str | None = None
     _databases: list[PostgresDatabase] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _async_closers: list[Callable[[], Any]] = field(default_factory=list)
 
     @property
     def postgres(self) -> bool:
@@ -89,10 +92,20 @@ class Backend:
             return table
         return PostgresOwnerTable(self.database())
 
+    def approvals(self) -> ApprovalStore:
+        if self.url is None:
+            store = SqliteApprovalStore(self.state_dir / APPROVALS_FILE)
+            self._closers.append(store.close)
+            return store
+        shared = PostgresApprovalStore(self.database())
+        self._async_closers.append(shared.aclose)
+        return shared
+
     def rows(self, table: str) -> list[str]:
         """Every row of a table as text, read past our code (what an operator with a SQL shell sees)."""
         if self.url is None:
-            files = {"audit_log": audit_path(self.state_dir), "idempotency": idempotency_path(self.state_dir)}
+            files = {"audit_log": audit_path(self.state_dir), "idempotency": idempotency_path(self.state_dir),
+                     "approvals": self.state_dir / APPROVALS_FILE}  # fmt: skip
             raw = sqlite3.connect(files[table])
             try:
                 return [str(row) for row in raw.execute(f"SELECT * FROM {table}")]
@@ -117,6 +130,8 @@ class Backend:
             conn.execute(statement, params)  # type: ignore[arg-type]
 
     async def aclose(self) -> None:
+        for aclose in self._async_closers:
+            await aclose()
         for close in self._closers:
             close()
         for db in self._databases:

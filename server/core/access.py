@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from collections_mcp.tools.common.spec import Effect
 
 EFFECT_SCOPE = "effect:"
+# The scope of a token marked for automation: an agent with nobody behind it (the approval inbox queues its calls that
+# need a person, even when its client could ask one).
+AUTOMATION_SCOPE = "role:automation"
 
 EffectName = Literal["read", "write", "contact", "money", "destructive", "*"]
 
@@ -25,6 +28,11 @@ class TokenGrant(BaseModel):
     token: SecretStr | None = Field(default=None, description="The token itself (at least 24 characters)...")
     token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="...or its SHA-256 hex.")
     effects: list[EffectName] = Field(min_length=1, description="Allowed effects, e.g. ['read','contact','money'], or ['*'].")
+    automation: bool = Field(
+        default=False,
+        description="An agent with nobody behind it: with COLLECTIONS_MCP_APPROVALS=inbox its calls that need a person "
+        "wait for a supervisor, even when its client could ask one.",
+    )
 
     @model_validator(mode="after")
     def _one_secret(self) -> TokenGrant:
@@ -42,7 +50,32 @@ class TokenGrant(BaseModel):
 
     def scopes(self) -> list[str]:
         effects = [effect.value for effect in Effect] if "*" in self.effects else list(self.effects)
-        return [f"{EFFECT_SCOPE}{effect}" for effect in effects]
+        return [f"{EFFECT_SCOPE}{effect}" for effect in effects] + ([AUTOMATION_SCOPE] if self.automation else [])
+
+
+class SupervisorGrant(BaseModel):
+    """One supervisor of the approval inbox (`COLLECTIONS_MCP_SUPERVISOR_TOKENS`): their name and sign-in token. Not
+    an MCP client token: it signs in to the /approvals page only, and an MCP token does not sign in there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    supervisor: str = Field(min_length=1, max_length=64, description="Shown on decisions and in the audit log.")
+    token: SecretStr | None = Field(default=None, description="The sign-in token (at least 24 characters)...")
+    token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="...or its SHA-256 hex.")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> SupervisorGrant:
+        if (self.token is None) == (self.token_sha256 is None):
+            raise ValueError(f"supervisor '{self.supervisor}': give exactly one of token or token_sha256")
+        if self.token is not None and len(self.token.get_secret_value()) < 24:
+            raise ValueError(f"supervisor '{self.supervisor}': tokens must be at least 24 characters")
+        return self
+
+    def digest(self) -> bytes:
+        if self.token_sha256 is not None:
+            return bytes.fromhex(self.token_sha256)
+        assert self.token is not None
+        return hashlib.sha256(self.token.get_secret_value().encode()).digest()
 
 
 def is_loopback(host: str) -> bool:

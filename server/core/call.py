@@ -56,6 +56,39 @@ class Override:
     overridden: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Approval:
+    """A supervisor's decision that lets a queued call run later (the approval inbox, server/policy/approvals.py).
+    It stands in for the person's confirmation; `override_reason` is the supervisor's override of the contact blocks
+    a person may override ahead of time (`SUPERVISOR_OVERRIDABLE` in tools/common/contact_rules.py)."""
+
+    id: str
+    approver: str
+    decided_at: datetime
+    reason: str | None = None
+    override_reason: str | None = None
+
+
+class NeedsApproval(Exception):
+    """A stage would ask a person, and the call may wait for a supervisor instead (`ToolCall.deferrable`): what the
+    person would have been asked. Raised before anything is sent; the approvals stage queues the call."""
+
+    def __init__(self, stage: str, summary: str | None = None, verdicts: list[Any] | None = None) -> None:
+        super().__init__(f"{stage} needs a person")
+        self.stage = stage
+        self.summary = summary  # the plain-language summary a confirmation would have shown
+        self.verdicts = verdicts or []  # the compliance verdicts (ContactVerdict) that block the contact
+
+
+class PendingApproval(Exception):
+    """The call was queued for a supervisor's decision; nothing was sent. `str()` says so in words an agent acts on."""
+
+    def __init__(self, message: str, approval_id: str, meta: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.approval_id = approval_id
+        self.meta = meta
+
+
 @dataclass
 class ToolCall:
     """One call on its way through the pipeline; stages read it and may annotate it."""
@@ -74,6 +107,12 @@ class ToolCall:
     notes: list[str] = field(default_factory=list)
     context: ToolContext[Any] | None = None
     override: Override | None = None
+    # Set by the approvals stage when nobody can be asked and the call may wait for a supervisor instead.
+    deferrable: bool = False
+    # The supervisor's decision when this call runs as an approved action of the approval inbox.
+    approval: Approval | None = None
+    # The approval this call was queued as (it did not run).
+    queued_as: str | None = None
 
 
 Proceed = Callable[[], Awaitable[BaseModel]]
@@ -122,6 +161,8 @@ def outcome_of(exc: BaseException | None) -> str:
         return "invalid_arguments"
     if isinstance(exc, InputRequired):
         return "input_required"
+    if isinstance(exc, PendingApproval):
+        return "pending_approval"
     if isinstance(exc, HumanUnavailable):
         return "refused:no_elicitation"
     if isinstance(exc, StateUnavailable):

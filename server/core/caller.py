@@ -12,7 +12,7 @@ from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 
-from collections_mcp.server.core.access import EFFECT_SCOPE
+from collections_mcp.server.core.access import AUTOMATION_SCOPE, EFFECT_SCOPE
 
 
 def granted_effects() -> set[str] | None:
@@ -21,6 +21,12 @@ def granted_effects() -> set[str] | None:
     if token is None:
         return None
     return {scope.removeprefix(EFFECT_SCOPE) for scope in token.scopes if scope.startswith(EFFECT_SCOPE)}
+
+
+def is_automation() -> bool:
+    """The current HTTP request's token is marked for automation (an agent with nobody behind it)."""
+    token = get_access_token()
+    return token is not None and AUTOMATION_SCOPE in token.scopes
 
 
 def current_client_name() -> str | None:

@@ -27,6 +27,8 @@ from pydantic import BaseModel, ValidationError
 
 from collections_mcp.server.core.call import (
     IDEMPOTENCY_ARGUMENT,
+    Approval,
+    PendingApproval,
     Proceed,
     Refused,
     ServerState,
@@ -68,6 +70,9 @@ from collections_mcp.tools.common.spec import AnySpec, Effect, ProgressReporter,
 from collections_mcp.tools.common.state import StateUnavailable
 
 log = logging.getLogger("collections_mcp.calls")
+
+# The `_meta` key of a result that says the call was queued for a supervisor: {"id", "status", "resource", ...}.
+APPROVAL_META = "collections-mcp/approval"
 
 
 def validation_problems(spec: AnySpec, exc: ValidationError, *, skip: frozenset[str] = frozenset()) -> list[str]:
@@ -221,20 +226,8 @@ class PolicyPipeline:
             # Opened here, where the stages run (on 2026 rounds: once, in the conversation's own task).
             with call_deadline(self.deadline_seconds) as deadline, using_breakers(self.breakers):
                 person = Person(ask=_pausing(ask, deadline), can_ask=channel.available(), can_open_urls=channel.opens_urls())
-                call.context = ToolContext(
-                    client=state.clients.get(toolset),  # None for the server's own tools (toolsets on demand)
-                    report_progress=_progress_reporter(progress),
-                    now=state.clock,
-                    person=person,
-                    clients=state.clients,
-                    shared=state.shared,
-                )
-                proceed: Proceed = lambda: self._invoke(call)  # noqa: E731 - the innermost step of the chain
-                traced = recording()  # decided once per call: with tracing off no stage pays for a span
-                for stage in reversed(self.stages):
-                    proceed = _bind(stage, call, proceed, traced=traced and stage_works_on(stage, call))
                 # On 2026 rounds this runs once in the background; the call it annotated travels with the result.
-                return await proceed(), call
+                return await self._through_stages(call, state, person, _progress_reporter(progress)), call
 
         annotate_call({TOOL: spec.name, TOOLSET: toolset, EFFECT: str(spec.effect)})
         try:
@@ -260,11 +253,64 @@ class PolicyPipeline:
             await self._rejected(spec, toolset, ctx, call.call_id, reason,
                                  "replica_stopped" if lost.stopped else "replica_unreachable")  # fmt: skip
             raise ToolError(reason) from None
+        except PendingApproval as queued:  # nothing was sent: an error result that says so, with the approval id
+            annotate_call({CALL_ID: call.call_id, OUTCOME: "pending_approval"})
+            return CallToolResult(
+                content=[TextContent(type="text", text=scrub_text(str(queued)))], is_error=True,
+                _meta={APPROVAL_META: queued.meta},
+            )  # fmt: skip
         except BaseException as exc:
             annotate_call({CALL_ID: call.call_id, OUTCOME: outcome_of(exc)})
             raise _as_tool_error(spec, call, exc) from None
         annotate_call({CALL_ID: call.call_id, OUTCOME: "ok"})
         return _rendered(result, call)
+
+    async def _through_stages(
+        self, call: ToolCall, state: ServerState, person: Person, progress: ProgressReporter
+    ) -> BaseModel:
+        """Every stage, outermost first, then the handler: the one chain every call runs through."""
+        call.context = ToolContext(
+            client=state.clients.get(call.toolset),  # None for the server's own tools (toolsets on demand)
+            report_progress=progress,
+            now=state.clock,
+            person=person,
+            clients=state.clients,
+            shared=state.shared,
+            caller=call.client_name,
+        )
+        proceed: Proceed = lambda: self._invoke(call)  # noqa: E731 - the innermost step of the chain
+        traced = recording()  # decided once per call: with tracing off no stage pays for a span
+        for stage in reversed(self.stages):
+            proceed = _bind(stage, call, proceed, traced=traced and stage_works_on(stage, call))
+        return await proceed()
+
+    async def run_approved(
+        self, spec: AnySpec, toolset: str, raw: dict[str, Any], state: ServerState, *, approval: Approval,
+        proposer: str | None, session_id: str | None,
+    ) -> tuple[BaseModel, ToolCall]:  # fmt: skip
+        """Run a call a supervisor approved (the approval inbox), later and without an MCP request: the same
+        validation and the same stages as any call, with the supervisor's decision standing in for a person (nobody
+        is asked). Raises what a call raises (`Refused`, a vendor error, ...), or `ArgumentProblems` when the stored
+        arguments no longer fit the tool (audited like any refused call)."""
+        self.drain.enter(continuation=False)  # a new call: refused while the server drains
+        try:
+            with observing_vendor_requests(self.metrics.vendor_request if self.metrics is not None else None):
+                call_id = uuid.uuid4().hex[:12]
+                try:
+                    arguments, idempotency_key = validate_arguments(spec, raw)
+                except ArgumentProblems as exc:
+                    reason = scrub_text(invalid_arguments(spec.name, *exc.lines))
+                    for listener in self.rejection_listeners:
+                        await listener(spec, toolset, call_id, proposer, session_id, reason, "invalid_arguments")
+                    raise
+                call = ToolCall(
+                    spec=spec, toolset=toolset, arguments=arguments, call_id=call_id, client_name=proposer,
+                    session_id=session_id, idempotency_key=idempotency_key, approval=approval,
+                )  # fmt: skip
+                with call_deadline(self.deadline_seconds), using_breakers(self.breakers):
+                    return await self._through_stages(call, state, NOBODY, _silent_progress), call
+        finally:
+            self.drain.leave()
 
     async def _invoke(self, call: ToolCall) -> BaseModel:
         spec = call.spec
@@ -285,6 +331,8 @@ def _rendered(result: BaseModel, call: ToolCall) -> CallToolResult:
     content += [TextContent(type="text", text=scrub_text(note)) for note in call.notes]
     meta = {"collections-mcp/replayed": True} if call.replayed else None
     return CallToolResult(content=content, structured_content=structured, _meta=meta)
+async def _silent_progress(progress: float, total: float | None = None, message: str | None = None) -> None:
+    """An approved action runs with nobody watching: its progress goes nowhere."""
 
 
 def _pausing(ask: Ask, deadline: CallDeadline | None) -> Ask:

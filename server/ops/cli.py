@@ -105,6 +105,30 @@ def _parser() -> argparse.ArgumentParser:
                         help="for http: the server's MCP URL (default: COLLECTIONS_MCP_PUBLIC_URL + /mcp, "
                         "http://127.0.0.1:8000/mcp when that is not set)")
 
+    approvals = commands.add_parser(
+        "approvals",
+        help="the approval inbox from the command line: list, show, approve or reject what agents queued",
+        description="Calls an automated agent queued for a supervisor (COLLECTIONS_MCP_APPROVALS=inbox), from the "
+        "configured state backend. A decision is recorded here; the running server runs an approved call at once with "
+        "PostgreSQL (NOTIFY), or within COLLECTIONS_MCP_APPROVALS_CHECK_SECONDS with SQLite, checking every rule again.",
+    )
+    actions = approvals.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="pending approvals (with --all: recent ones in every state)")
+    listing.add_argument("--all", action="store_true", help="every state, newest first (50)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = actions.add_parser("show", help="one approval in full (arguments redacted)")
+    show.add_argument("id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="as JSON")
+    for name, verb in (("approve", "approve (the server then runs them)"), ("reject", "reject (never sent)")):
+        decide = actions.add_parser(name, help=f"{verb} one or more pending approvals")
+        decide.add_argument("ids", metavar="ID", nargs="+")
+        decide.add_argument("--reason", default=None, help="why (shown to the agent; required with --override)")
+        decide.add_argument("--as", dest="supervisor", default=None, help="your name (default: your login name)")
+        if name == "approve":
+            decide.add_argument("--override", action="store_true",
+                                help="override the contact blocks a supervisor may override (permissions Scollect "
+                                "cannot report, ...); --reason says why the contact is lawful")  # fmt: skip
+
     migrate = commands.add_parser(
         "migrate",
         help="apply pending schema migrations to the shared PostgreSQL database (COLLECTIONS_MCP_DATABASE_URL)",
@@ -279,6 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return anyio.run(_print_audit, settings, args.since, args.tool, args.limit, args.json)
         elif args.command == "migrate":
             return anyio.run(_migrate, settings, args.check)
+        elif args.command == "approvals":
+            from collections_mcp.server.ops.approvals import approvals_main
+
+            return anyio.run(approvals_main, settings, args)
         elif args.command == "config":
             from collections_mcp.server.ops.client_config import print_client_config
 

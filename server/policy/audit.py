@@ -78,7 +78,7 @@ def _arguments_of(call: ToolCall) -> dict[str, Any]:
 
 
 def _error_of(exc: BaseException | None) -> str | None:
-    if exc is None or outcome_of(exc) in ("ok", "input_required", "cancelled"):
+    if exc is None or outcome_of(exc) in ("ok", "input_required", "cancelled", "pending_approval"):
         return None
     reason = getattr(exc, "reason", None)
     return _clean_error(reason if isinstance(reason, str) else str(exc) or type(exc).__name__)
@@ -97,13 +97,27 @@ def _override_of(call: ToolCall) -> dict[str, Any] | None:
     return {"stage": call.override.stage, "reason": _clean_error(call.override.reason) or "", "overridden": overridden}
 
 
+def _approval_of(call: ToolCall) -> dict[str, Any] | None:
+    """The approval inbox's part: the approval a call was queued as, or the decision an approved action ran on (its
+    proposer is the record's client)."""
+    if call.queued_as is not None:
+        return {"id": call.queued_as, "state": "pending"}
+    decision = call.approval
+    if decision is None:
+        return None
+    return {"id": decision.id, "approver": _clean_error(decision.approver), "decided_at": decision.decided_at.isoformat(),
+            "reason": _clean_error(decision.reason), "override": decision.override_reason is not None}  # fmt: skip
+
+
 def call_record(call: ToolCall, *, at: datetime, outcome: str, error: str | None = None, **extra: Any) -> AuditRecord:
-    """The record of a call that reached the stages: who, which tool, its redacted arguments, how it ended, and
-    a person's override of a stage that would have refused it (with the reason they gave)."""
+    """The record of a call that reached the stages: who, which tool, its redacted arguments, how it ended, a
+    person's override of a stage that would have refused it (with the reason they gave), and the approval it was
+    queued as or ran on."""
     return AuditRecord(
         time=at, call_id=call.call_id, session_id=call.session_id, client_name=call.client_name,
         tool=call.spec.name, toolset=call.toolset, effect=str(call.spec.effect), arguments=_arguments_of(call),
-        outcome=outcome, error=_clean_error(error), replayed=call.replayed, override=_override_of(call), **extra,
+        outcome=outcome, error=_clean_error(error), replayed=call.replayed, override=_override_of(call),
+        approval=_approval_of(call), **extra,
     )  # fmt: skip
 
 

@@ -68,6 +68,14 @@ class CaptureStage:
             file_number, amount = arguments.file_number, arguments.capture_amount
         else:
             purpose, file_number, amount = spec.title, str(getattr(arguments, "file_number", "")), None
+        if call.deferrable or call.approval is not None:
+            raise Refused(
+                STAGE,
+                f"{spec.name} needs new card or bank details, which a person enters on the server's secure payment page "
+                "during the conversation. Card and bank details never wait in an approval queue, so this call cannot be "
+                "queued for a supervisor. Nothing was sent. Charge a payment method already stored on the account "
+                "instead, or take the payment with a person in the conversation.",
+            )
         if not context.person.can_open_urls:
             raise Refused(
                 STAGE,

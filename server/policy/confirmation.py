@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from collections_mcp.server.core.call import Proceed, Refused, ToolCall
+from collections_mcp.server.core.call import NeedsApproval, Proceed, Refused, ToolCall
 from collections_mcp.tools.common.human import Question
 from collections_mcp.tools.common.spec import Effect
 
@@ -24,7 +24,9 @@ class ConfirmationStage:
     """Asks the person to confirm a plain-language summary; anything but an explicit yes sends nothing.
 
     `never` is for pre-approved automation only (COLLECTIONS_MCP_CONFIRM=never): the call then proceeds
-    without a person, and the result says it was not confirmed.
+    without a person, and the result says it was not confirmed. With the approval inbox a call nobody can confirm waits
+    for a supervisor instead (`NeedsApproval` with the summary the person would have confirmed), and the supervisor's
+    approval stands in for the confirmation when it runs.
     """
 
     name = "confirmation"
@@ -39,11 +41,19 @@ class ConfirmationStage:
         spec = call.spec
         if spec.effect not in CONFIRMED_EFFECTS:
             return await proceed()
+        if call.approval is not None:
+            call.notes.append(
+                f"Confirmed by supervisor {call.approval.approver} (approval {call.approval.id}), not by a person in the "
+                "conversation."
+            )
+            return await proceed()
         if self.mode == "never":
             call.notes.append("Not confirmed by a person: COLLECTIONS_MCP_CONFIRM=never (pre-approved automation).")
             return await proceed()
         context = call.context
         assert context is not None and spec.summarize is not None, "registry requires summaries for these effects"
+        if not context.person.can_ask and call.deferrable:
+            raise NeedsApproval("confirmation", summary=await spec.summarize(context, call.arguments))
         if not context.person.can_ask:
             raise Refused(
                 "confirmation",

@@ -42,17 +42,17 @@ def _changed_vendor_state(result: BaseModel) -> bool:
     return bool(declared()) if callable(declared) else True
 
 
-def _sensitive_values(value: Any) -> list[str]:
+def sensitive_values(value: Any) -> list[str]:
     """Full values of sensitive argument types (they serialise masked, so two different SSNs ending in the
     same four digits would otherwise give the same key)."""
     if callable(getattr(value, "reveal", None)):
         return [str(value.reveal())]
     if isinstance(value, BaseModel):
-        return [found for name in type(value).model_fields for found in _sensitive_values(getattr(value, name))]
+        return [found for name in type(value).model_fields for found in sensitive_values(getattr(value, name))]
     if isinstance(value, dict):
-        return [found for key in sorted(value, key=str) for found in _sensitive_values(value[key])]
+        return [found for key in sorted(value, key=str) for found in sensitive_values(value[key])]
     if isinstance(value, list | tuple):
-        return [found for item in value for found in _sensitive_values(item)]
+        return [found for item in value for found in sensitive_values(item)]
     return []
 
 
@@ -60,7 +60,7 @@ def request_key(tool: str, arguments: BaseModel, idempotency_key: str | None) ->
     """sha256 of tool + canonical JSON of the validated arguments + the caller's idempotency key."""
     canonical = json.dumps(arguments.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256()
-    for part in (tool, canonical, idempotency_key or "", *_sensitive_values(arguments)):
+    for part in (tool, canonical, idempotency_key or "", *sensitive_values(arguments)):
         digest.update(part.encode())
         digest.update(b"\x00")
     return digest.hexdigest()

@@ -49,6 +49,9 @@ class AuditRecord(BaseModel):
     replayed: bool = False
     # A person let the call through a stage that would have refused it: {"stage", "reason", "overridden"}.
     override: dict[str, Any] | None = None
+    # The approval inbox: a call queued for a supervisor ({"id", "state": "pending"}), or an approved action that ran
+    # ({"id", "approver", "decided_at", "reason", "override"}); the proposer is `client_name`.
+    approval: dict[str, Any] | None = None
 
 
 class AuditLog(Protocol):
@@ -81,7 +84,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
     error TEXT,
     duration_ms REAL NOT NULL,
     replayed INTEGER NOT NULL,
-    override TEXT
+    override TEXT,
+    approval TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log (time);
 CREATE INDEX IF NOT EXISTS audit_log_tool_time ON audit_log (tool, time);
@@ -97,7 +101,7 @@ END;
 
 _COLUMNS = (
     "time, call_id, session_id, client_name, tool, toolset, effect, arguments, outcome, vendor_status, error, "
-    "duration_ms, replayed, override"
+    "duration_ms, replayed, override, approval"
 )
 
 
@@ -121,8 +125,9 @@ class SqliteAuditLog:
         """A log written before a column existed gets it (empty for the old records; nothing is rewritten)."""
         with self._lock:
             present = {row[1] for row in self._db.execute("PRAGMA table_info(audit_log)")}
-            if "override" not in present:
-                self._db.execute("ALTER TABLE audit_log ADD COLUMN override TEXT")
+            for column in ("override", "approval"):
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE audit_log ADD COLUMN {column} TEXT")
 
     def _insert(self, row: tuple[Any, ...], *, fsync: bool) -> None:
         """In WAL mode a committed record survives a crash of this process either way; `fsync` (FULL) also
@@ -132,7 +137,7 @@ class SqliteAuditLog:
             if fsync != self._synchronous_full:
                 self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
                 self._synchronous_full = fsync
-            self._db.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)  # noqa: S608
+            self._db.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)  # noqa: S608
 
     async def append(self, record: AuditRecord) -> None:
         row = (
@@ -150,6 +155,7 @@ class SqliteAuditLog:
             record.duration_ms,
             int(record.replayed),
             None if record.override is None else json.dumps(record.override, separators=(",", ":"), ensure_ascii=False),
+            None if record.approval is None else json.dumps(record.approval, separators=(",", ":"), ensure_ascii=False),
         )
         fsync = record.effect != "read" or record.outcome != "ok"
         started = time.perf_counter()
@@ -190,6 +196,7 @@ class SqliteAuditLog:
                 duration_ms=row[11],
                 replayed=bool(row[12]),
                 override=json.loads(row[13]) if row[13] else None,
+                approval=json.loads(row[14]) if row[14] else None,
             )
             for row in rows
         ]

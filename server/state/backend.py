@@ -3,7 +3,7 @@ embedded default, one machine), or one PostgreSQL database shared by every repli
 (`COLLECTIONS_MCP_DATABASE_URL`).
 
 Either way the server gets the same `StateStores`: the audit log, the idempotency store, the state tools keep
-(event logs) and the conversation owner table, each behind its protocol. `StateStores.running()` is entered for
+(event logs), the conversation owner table and the approval inbox's pending approvals, each behind its protocol. `StateStores.running()` is entered for
 as long as the server serves: for PostgreSQL it opens the connection pool, applies pending schema migrations
 under an advisory lock (or checks that none is pending, when told not to migrate), moves audit records spooled
 during an outage into the database, and keeps doing so in the background.
@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 import anyio
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from collections_mcp.server.state.approvals import APPROVALS_FILE, ApprovalStore, SqliteApprovalStore
 from collections_mcp.server.state.audit_log import AuditLog, SqliteAuditLog, audit_path
 from collections_mcp.server.state.event_log import SqliteSharedState
 from collections_mcp.server.state.idempotency_store import IdempotencyStore, SqliteClaims, idempotency_path
@@ -65,6 +66,7 @@ class StateStores:
     idempotency: IdempotencyStore
     shared: ServerSharedState
     owners: OwnerTable
+    approvals: ApprovalStore
     _lifecycle: Callable[[], AbstractAsyncContextManager[None]] | None = None
     _running: bool = field(default=False, init=False)
 
@@ -83,7 +85,7 @@ class StateStores:
             self._running = False
 
     def close(self) -> None:
-        for store in (self.audit, self.idempotency, self.shared, self.owners):
+        for store in (self.audit, self.idempotency, self.shared, self.owners, self.approvals):
             store.close()
 
 
@@ -108,6 +110,7 @@ def _sqlite_stores(config: StateConfig, on_audit_write: Callable[[float], None] 
         ),
         shared=SqliteSharedState.under(state_dir),
         owners=SqliteOwnerTable(state_dir / OWNERS_FILE),
+        approvals=SqliteApprovalStore(state_dir / APPROVALS_FILE),
     )
 
 
@@ -118,6 +121,7 @@ def _postgres_stores(
     from collections_mcp.server.state.postgres.database import PostgresDatabase
     from collections_mcp.server.state.postgres.migrations import migrate, require_current_schema
     from collections_mcp.server.state.postgres.stores import (
+        PostgresApprovalStore,
         PostgresAuditLog,
         PostgresClaims,
         PostgresOwnerTable,
@@ -127,6 +131,7 @@ def _postgres_stores(
 
     db = PostgresDatabase(url, pool_size=config.pool_size, timeout_seconds=config.timeout_seconds)
     audit = PostgresAuditLog(db, AuditSpool(config.state_dir / SPOOL_FILE), on_write=on_audit_write)
+    approvals = PostgresApprovalStore(db)
 
     @asynccontextmanager
     async def lifecycle() -> AsyncIterator[None]:
@@ -146,6 +151,7 @@ def _postgres_stores(
                     background.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
+                await approvals.aclose()
                 await db.close()
 
     return StateStores(
@@ -157,6 +163,7 @@ def _postgres_stores(
         ),
         shared=PostgresSharedState(db),
         owners=PostgresOwnerTable(db),
+        approvals=approvals,
         _lifecycle=lifecycle,
     )
 
@@ -181,6 +188,30 @@ async def reading_audit_log(config: StateConfig) -> AsyncIterator[AuditLog]:
         yield pg_log
     finally:
         pg_log.close()
+        with anyio.CancelScope(shield=True):
+            await db.close()
+
+
+@asynccontextmanager
+async def opening_approvals(config: StateConfig) -> AsyncIterator[ApprovalStore]:
+    """Only the pending approvals, for `collections-mcp approvals` (another process than the server): nothing else is
+    opened or migrated (the server migrates)."""
+    if config.database_url is None:
+        store = SqliteApprovalStore(config.state_dir / APPROVALS_FILE)
+        try:
+            yield store
+        finally:
+            store.close()
+        return
+    from collections_mcp.server.state.postgres.database import PostgresDatabase
+    from collections_mcp.server.state.postgres.migrations import require_current_schema
+    from collections_mcp.server.state.postgres.stores import PostgresApprovalStore
+
+    db = PostgresDatabase(config.database_url, pool_size=1, timeout_seconds=config.timeout_seconds)
+    try:
+        await require_current_schema(db)
+        yield PostgresApprovalStore(db)
+    finally:
         with anyio.CancelScope(shield=True):
             await db.close()
 

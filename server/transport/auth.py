@@ -20,7 +20,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.types import ListToolsResult
 from pydantic import SecretStr
 
-from collections_mcp.server.core.access import EFFECT_SCOPE, TokenGrant
+from collections_mcp.server.core.access import AUTOMATION_SCOPE, EFFECT_SCOPE, TokenGrant
 from collections_mcp.server.core.caller import granted_effects
 from collections_mcp.server.core.registry import EFFECT_META
 from collections_mcp.tools.common.spec import Effect
@@ -87,7 +87,8 @@ OAUTH_SCOPE_PREFIX = "collections:"
 class IntrospectionTokenVerifier(ClosableTokenVerifier):
     """OAuth 2.0 token introspection (RFC 7662) against the agency's authorization server.
 
-    Scopes `collections:<effect>` (or `collections:*`) grant tool effects, like static tokens' `effects`.
+    Scopes `collections:<effect>` (or `collections:*`) grant tool effects, like static tokens' `effects`;
+    `collections:automation` marks the token for automation, like a static token's `automation`.
     Definite answers (HTTP 200 with a boolean `active`) are cached for a short time by token digest, so a
     burst of calls costs one introspection. An outage (no connection, a timeout, any other status, a body that
     is no such answer) lets that request in as nobody and is not cached: the next request asks again, so a
@@ -155,7 +156,7 @@ class IntrospectionTokenVerifier(ClosableTokenVerifier):
         return AccessToken(
             token="(verified)",
             client_id=str(claims.get("client_id") or claims.get("sub") or "oauth-client"),
-            scopes=[f"{EFFECT_SCOPE}{effect}" for effect in effects],
+            scopes=[f"{EFFECT_SCOPE}{effect}" for effect in effects] + ([AUTOMATION_SCOPE] if "automation" in granted else []),
             expires_at=int(expires) if isinstance(expires, int | float) else None,
             subject=str(claims["sub"]) if claims.get("sub") else None,
         )

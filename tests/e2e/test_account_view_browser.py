@@ -23,12 +23,12 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.types import ElicitRequestFormParams, ElicitRequestURLParams, ElicitResult
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
 from tests.conftest import Wire
-from tests.e2e.apps_host import APPS_HOST, CHROMIUM, CHROMIUM_ARGS, DARK_STYLES, ViewHost, bundle, install, missing_node
+from tests.e2e.apps_host import APPS_HOST, DARK_STYLES, ViewHost, bundle, install, missing_node
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -38,14 +38,12 @@ Person = Callable[[Any, Any], Awaitable[ElicitResult]]
 
 
 @pytest.fixture(scope="session")
-async def browser(anyio_backend: str) -> AsyncIterator[Browser]:
+def browser(chromium: Browser) -> Browser:
+    """The session's Chromium (tests/e2e/conftest.py), once the test host's npm packages are installed."""
     if (reason := missing_node()) is not None:
         pytest.fail(reason)  # a missing tool is a broken machine, never a silent pass
     install()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
+    return chromium
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,9 @@ async def own_sandbox(anyio_backend: str) -> AsyncIterator[RunningSandbox]:
 @pytest.fixture(scope="module")
 async def client(own_sandbox: RunningSandbox, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
     state = tmp_path_factory.mktemp("properties-state")
-    server_settings = ServerSettings(_env_file=None, state_dir=state, read_only=False, toolsets=None, sandbox=True)  # type: ignore[call-arg]
+    # With the approval inbox on: every snapshotted tool is offered (approvals_status only then).
+    server_settings = ServerSettings(_env_file=None, state_dir=state, read_only=False, toolsets=None, sandbox=True,  # type: ignore[call-arg]
+                                     approvals="inbox")  # fmt: skip
     config = ServerConfig(settings=server_settings, vendors=sandbox_vendor_settings(own_sandbox), sandbox=True)
     async with Client(build_server(config)) as connected:
         yield connected

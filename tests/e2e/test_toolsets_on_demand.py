@@ -26,7 +26,8 @@ from tests.helpers import failed, ok
 
 pytestmark = pytest.mark.anyio
 
-CORE = {"accounts_snapshot", "accounts_check_contact", "accounts_verify_identity", "list_toolsets", "enable_toolset"}
+CORE = {"accounts_snapshot", "accounts_check_contact", "accounts_verify_identity", "accounts_worklist", "list_toolsets",
+        "enable_toolset"}
 ERAS = ["legacy", "2026-07-28"]
 
 

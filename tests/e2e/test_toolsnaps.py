@@ -2,7 +2,8 @@
 
 One JSON file per tool under tests/toolsnaps/ (name, title, description, input and output schema,
 annotations, `_meta`), as a host that renders MCP Apps views lists them: the fullest view, with `_meta.ui` and
-the view-only helpers (a client without views sees the same tools less those, checked here too). A tool that changes without its snapshot being refreshed fails here, and so does a tool
+the view-only helpers (a client without views sees the same tools less those, checked here too), with the approval
+inbox on (its `approvals_status` is offered only then). A tool that changes without its snapshot being refreshed fails here, and so does a tool
 without a snapshot or a snapshot without a tool: the schemas are our public API, so every change to them is a
 visible, reviewed diff. Refresh on purpose with `UPDATE_TOOLSNAPS=1 make test` (or pytest on this file).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,17 @@ def _dumped(tools: Any) -> dict[str, dict[str, Any]]:
 
 
 async def test_every_tool_matches_its_committed_snapshot(mcp: Client, server_config: ServerConfig) -> None:
-    async with Client(build_server(server_config), extensions=[APPS_HOST]) as host:
+    inbox = replace(server_config, settings=server_config.settings.model_copy(update={"approvals": "inbox"}))
+    async with Client(build_server(inbox), extensions=[APPS_HOST]) as host:
         listed = _dumped((await host.list_tools()).tools)
     assert len(listed) >= 40, "the sandbox server offers every vendor's tools"
     plain = _dumped((await mcp.list_tools()).tools)
     without_views = {name: tool | {"_meta": {k: v for k, v in tool["_meta"].items() if k != "ui"}}
                      for name, tool in listed.items() if "model" in tool["_meta"].get("ui", {}).get("visibility", ["model"])}  # fmt: skip
-    assert plain == without_views, "a client without views sees the same tools, less `_meta.ui` and view-only helpers"
+    assert plain == {name: tool for name, tool in without_views.items() if name != "approvals_status"}, (
+        "a client without views sees the same tools, less `_meta.ui` and view-only helpers (and, with the approval "
+        "inbox off, less approvals_status)"
+    )
     current = {name: _render(tool) for name, tool in listed.items()}
     if UPDATE:
         SNAPSHOTS.mkdir(exist_ok=True)

@@ -70,7 +70,8 @@ async def test_an_edited_migration_stops_the_server(
 async def test_a_server_told_not_to_migrate_refuses_to_start_behind(postgres: PgCluster, tmp_path: Path) -> None:
     url = fresh_database(postgres, migrated=False)
     stores = open_stores(StateConfig(state_dir=tmp_path, database_url=SecretStr(url), migrate=False))
-    with pytest.raises(ConfigError, match=r"lacks schema migration\(s\) 0001_shared_state: run `collections-mcp migrate`"):
+    every = ", ".join(migration.label for migration in known_migrations())
+    with pytest.raises(ConfigError, match=rf"lacks schema migration\(s\) {every}: run `collections-mcp migrate`"):
         async with stores.running():
             pass
     with psycopg.connect(url, autocommit=True) as conn:  # and it changed nothing
@@ -123,14 +124,14 @@ async def test_the_migrate_command(
     url = fresh_database(postgres, migrated=False)
     command_env.setenv("COLLECTIONS_MCP_DATABASE_URL", url)
     assert await cli("migrate", "--check") == 1
-    assert "pending: 0001_shared_state" in capsys.readouterr().out
+    assert "pending: 0001_shared_state\npending: 0002_approval_inbox" in capsys.readouterr().out
     assert await cli("migrate") == 0
     out = capsys.readouterr().out
-    assert "applied: 0001_shared_state" in out and postgres.password not in out
+    assert "applied: 0001_shared_state\napplied: 0002_approval_inbox" in out and postgres.password not in out
     assert await cli("migrate") == 0
     assert "already up to date (0 applied now)" in capsys.readouterr().out
     assert await cli("migrate", "--check") == 0
-    assert applied(url) == [(1, "shared_state")]
+    assert applied(url) == [(1, "shared_state"), (2, "approval_inbox")]
 
     command_env.setenv("COLLECTIONS_MCP_DATABASE_URL", url.replace(f":{postgres.port}/", ":9/"))
     command_env.setenv("COLLECTIONS_MCP_DATABASE_TIMEOUT_SECONDS", "0.5")
@@ -230,7 +231,7 @@ async def test_doctor_reports_the_shared_state_without_the_password(postgres: Pg
     sqlite = await check_state(settings(None))
     assert sqlite.ok and "SQLite files in" in sqlite.detail
     current = await check_state(settings(fresh_database(postgres)))
-    assert current.ok and "schema up to date (version 1)" in current.detail
+    assert current.ok and f"schema up to date (version {known_migrations()[-1].version})" in current.detail
     empty = fresh_database(postgres, migrated=False)
     assert (await check_state(settings(empty))).ok  # the server would migrate it at start
     behind = await check_state(settings(empty, database_migrate=False))

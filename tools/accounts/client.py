@@ -95,9 +95,13 @@ class AccountsClient:
         scollect: ScollectClient | None,
         *,
         lockout: IdentityLockout | None = None,
+        worklist_concurrency: int = 10,
     ) -> None:
         self._scollect = scollect
         self.lockout = lockout or IdentityLockout(max_failures=3, window=timedelta(minutes=15))
+        # Accounts the worklists of this server read at once, whatever number of agents asks for one: the vendor
+        # sees a bounded burst, never one request per account of every portfolio at the same moment.
+        self.worklist_reads = anyio.CapacityLimiter(worklist_concurrency)
 
     @property
     def scollect(self) -> ScollectClient:
@@ -114,4 +118,4 @@ class AccountsClient:
             scollect = None
             if settings.scollect is not None and settings.scollect.enabled:
                 scollect = await stack.enter_async_context(ScollectClient.open(settings.scollect))
-            yield cls(scollect, lockout=lockout)
+            yield cls(scollect, lockout=lockout, worklist_concurrency=settings.worklist_concurrency)

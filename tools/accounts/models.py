@@ -7,12 +7,13 @@ masked, so audit records and logs built from the arguments never hold them.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PlainSerializer, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, model_validator
 
-from collections_mcp.tools.common.contact_rules import Channel, ContactVerdict
-from collections_mcp.tools.common.models import Args, Out
+from collections_mcp.tools.common.contact_rules import Channel, ContactVerdict, state_code
+from collections_mcp.tools.common.models import Args, Limit, Offset, Out
 from collections_mcp.tools.common.types import FileNumber, MaskedSSN, PhoneNumber
 
 # ------------------------------------------------------------------------------------------------- arguments
@@ -163,4 +164,99 @@ class Snapshot(Out):
     payments_total: int | None = None
     payment_methods: list[MethodLine] | None = None
     call_now: ContactVerdict | None = Field(default=None, description="May the debtor be called now, and why (not).")
+    unavailable: list[Unavailable] = Field(default_factory=list, description="Parts that could not be read, and why.")
+
+
+# ------------------------------------------------------------------------------------------------ worklist
+
+
+def _amount_text(value: Any) -> Any:
+    """'500', '$1,200.50' -> Decimal; a float or a boolean is refused (money is never read from a float)."""
+    if isinstance(value, bool | float):
+        raise ValueError("give the amount as a string such as '500.00'")
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip().replace(",", "").lstrip("$"))
+        except InvalidOperation as exc:
+            raise ValueError("not an amount; expected a decimal string such as '500.00'") from exc
+    return value
+
+
+WorklistAction = Literal["contact_now", "wait", "review", "not_checked", "do_not_contact"]
+# Best first: who may be worked now, who only has to wait, who needs a person to look, who could not be read,
+# who must not be contacted at all.
+ACTION_ORDER: tuple[WorklistAction, ...] = ("contact_now", "wait", "review", "not_checked", "do_not_contact")
+
+
+def _state_code(value: str) -> str:
+    code = state_code(value)
+    if code is None:
+        raise ValueError("not a US state or territory; expected a two-letter code such as 'NY'")
+    return code
+
+
+StateFilter = Annotated[str, AfterValidator(_state_code)]
+_Balance = Annotated[
+    Decimal,
+    BeforeValidator(_amount_text),
+    Field(ge=0, max_digits=12, decimal_places=2),
+    PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str),
+]
+
+
+class WorklistArgs(Args):
+    portfolio: Annotated[str, Field(min_length=1, description="Portfolio name as scollect_list_portfolios shows it.")]
+    channel: Annotated[Channel, Field(description="The channel to rank for.")] = "call"
+    states: Annotated[
+        list[StateFilter] | None,
+        Field(min_length=1, max_length=60, description="Only debtors in these states, e.g. ['NY', 'TX']."),
+    ] = None
+    min_balance: Annotated[
+        _Balance | None, Field(description="Only accounts with at least this balance, e.g. '500.00'.")
+    ] = None
+    only_allowed_now: Annotated[
+        bool, Field(description="Only accounts the channel may reach now (drops waiting, blocked and unchecked ones).")
+    ] = False
+    limit: Limit = 20
+    offset: Offset = 0
+
+
+class Offers(Out):
+    minimum_payment: str | None = None
+    minimum_one_time_payment: str | None = None
+    settlement_amount: str | None = Field(default=None, description="Settlement-in-full (SIF) offer, if any.")
+    settlement_payments: int | None = None
+
+
+class WorklistEntry(Out):
+    rank: int = Field(description="1 is the account to work first.")
+    file_number: str
+    debtor: str | None = None
+    state: str | None = None
+    balance: str | None = Field(default=None, description="Current balance.")
+    offers: Offers | None = Field(default=None, description="Payment offers on file (read for this page).")
+    action: WorklistAction = Field(
+        description="contact_now; wait (only time blocks it); review (a person must check something first); "
+        "not_checked (could not be read: never treat as contactable); do_not_contact (a hold or a known no)."
+    )
+    suggestion: str = Field(description="The suggested next step, in one line.")
+    allowed_now: list[Channel] = Field(default_factory=list, description="Channels that may reach the debtor now.")
+    verdict: ContactVerdict | None = Field(default=None, description="The compliance verdict for the ranked channel.")
+    last_contact: AttemptLine | None = Field(default=None, description="The newest logged attempt.")
+    calls_last_7_days: int | None = None
+    error: str | None = Field(default=None, description="Why the account could not be checked.")
+
+
+class Worklist(Out):
+    """A portfolio's accounts, ranked for working now (every account is read; the page is cut after ranking)."""
+
+    portfolio: str
+    channel: Channel
+    checked_at: datetime
+    accounts_in_portfolio: int
+    total: int = Field(description="Accounts that pass the filters.")
+    counts: dict[WorklistAction, int] = Field(description="How many of them per action.")
+    items: list[WorklistEntry]
+    offset: int
+    next_offset: int | None = Field(default=None, description="Offset of the next page; absent on the last page.")
     unavailable: list[Unavailable] = Field(default_factory=list, description="Parts that could not be read, and why.")

@@ -29,6 +29,12 @@ class AccountsSettings(VendorSettings):
     scollect: ScollectSettings | None = Field(default=None, exclude=True)
     verify_max_failures: int = Field(default=3, ge=1, description="Failed identity checks per account per window.")
     verify_window_seconds: float = Field(default=900.0, gt=0, description="The identity-check lockout window.")
+    worklist_concurrency: int = Field(
+        default=10, ge=1, le=50,
+        description="Accounts accounts_worklist reads at once (two Scollect requests each), shared by every worklist "
+        "this server builds: a portfolio of N accounts costs about N / this many vendor round trips. More is not "
+        "faster once the server's own work per request (~2 ms of CPU) dominates: bench/README.md.",
+    )  # fmt: skip
 
     @property
     def enabled(self) -> bool:

@@ -32,9 +32,14 @@ class Outcome(Generic[T]):
 
     def describe_error(self) -> str:
         """Why it failed, safe to show: vendor errors say it themselves; anything else is only named."""
-        if isinstance(self.error, VendorError):
-            return str(self.error)
-        return f"internal error ({type(self.error).__name__})"
+        return describe_failure(self.error)
+
+
+def describe_failure(error: BaseException | None) -> str:
+    """Why a read failed, safe to show: vendor errors say it themselves; anything else is only named."""
+    if isinstance(error, VendorError):
+        return str(error)
+    return f"internal error ({type(error).__name__})"
 
 
 def start(group: TaskGroup, read: Callable[[], Awaitable[T]]) -> Outcome[T]:

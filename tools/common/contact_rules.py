@@ -114,7 +114,21 @@ class Code(StrEnum):
 
 
 # Blocks that pass with time alone (no new attempts): only these allow a `next_allowed_at`.
-_TIMED = frozenset({Code.REG_F_7_IN_7, Code.REG_F_7_DAYS_AFTER_CONVERSATION, Code.INCONVENIENT_TIME})
+TIMED_BLOCKS = frozenset({Code.REG_F_7_IN_7, Code.REG_F_7_DAYS_AFTER_CONVERSATION, Code.INCONVENIENT_TIME})
+
+# Blocks that say "no" outright: a hold on the account, or a permission known to refuse this channel. Nothing but a
+# change of the account's data lifts them.
+STANDING_BLOCKS = frozenset({
+    Code.BANKRUPTCY, Code.DECEASED, Code.CEASE_AND_DESIST, Code.NO_DIRECT_CONTACT, Code.DO_NOT_TEXT,
+    Code.DO_NOT_EMAIL, Code.CANNOT_CALL_CELL, Code.NO_WORK_CALLS, Code.BAD_NUMBER, Code.DO_NOT_CALL_NUMBER,
+})  # fmt: skip
+
+# Blocks a supervisor may override ahead of time, with a stated reason, for a contact that runs later (an approved
+# action of the approval inbox): they stand for facts the server cannot read or judge, which a person can check in
+# the vendor's system (permissions Scollect cannot report; whether the attorney on file is the agency's own
+# counsel). Timed blocks are never overridden ahead: they are checked again at the moment the contact is sent. A
+# person in the conversation itself may still override any block, as before.
+SUPERVISOR_OVERRIDABLE = frozenset({Code.PERMISSION_UNKNOWN, Code.ATTORNEY_REPRESENTED})
 
 
 # ------------------------------------------------------------------------------------------------------ facts
@@ -487,6 +501,12 @@ def _number(facts: ContactFacts) -> list[Reason]:
     return reasons
 
 
+def placed_calls_in_window(facts: ContactFacts, now: datetime) -> list[datetime]:
+    """The calls that count toward 1006.14(b)(2)(i) at `now`, oldest first (see the module docstring)."""
+    placed = sorted(a.at.astimezone(UTC) for a in facts.attempts if a.direction != "inbound")
+    return [at for at in placed if at > now - WINDOW]
+
+
 def _frequency(facts: ContactFacts, now: datetime) -> list[Reason]:
     """1006.14(b)(2): calls only. See the module docstring for the exact window edges."""
     reasons = []
@@ -494,8 +514,7 @@ def _frequency(facts: ContactFacts, now: datetime) -> list[Reason]:
         reasons.append(Reason(code=Code.ATTEMPT_LOG_INCOMPLETE, rule="12 CFR 1006.14(b)(2)", blocking=False,
                               detail=f"{facts.undated_attempts} logged attempt(s) have no readable time and were not "
                               "counted; check the attempts log."))  # fmt: skip
-    placed = sorted(a.at.astimezone(UTC) for a in facts.attempts if a.direction != "inbound")
-    in_window = [at for at in placed if at > now - WINDOW]
+    in_window = placed_calls_in_window(facts, now)
     if len(in_window) >= MAX_CALLS_IN_WINDOW:
         seventh_latest = in_window[-MAX_CALLS_IN_WINDOW]
         until = seventh_latest + WINDOW
@@ -553,7 +572,7 @@ def evaluate(facts: ContactFacts) -> ContactVerdict:
     reasons.sort(key=lambda reason: not reason.blocking)  # stable: blocking first, each group in rule order
     blocking = [reason for reason in reasons if reason.blocking]
     next_allowed: datetime | None = None
-    if blocking and zones is not None and all(reason.code in _TIMED for reason in blocking):
+    if blocking and zones is not None and all(reason.code in TIMED_BLOCKS for reason in blocking):
         start = max([now, *(reason.until for reason in blocking if reason.until and reason.code != Code.INCONVENIENT_TIME)])
         next_allowed = next_convenient(start, zones.zones)
     return ContactVerdict(

@@ -83,6 +83,8 @@ class ToolContext(Generic[ClientT]):
     clients: Mapping[str, Any] = field(default_factory=dict)
     captured: Any = None
     shared: SharedState = field(default_factory=MemoryState)
+    # Who is calling, as the audit log names them (the token's client, else the name the client declared).
+    caller: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class ToolSpec(Generic[ClientT, InT, OutT]):
     handler: Callable[[ToolContext[ClientT], InT], Awaitable[OutT]]
     # The handler itself asks the person questions (e.g. a Collect! plan's prompts).
     asks_person: bool = False
-    # Plain-language summary a person confirms before a money/destructive call (required for those effects).
+    # Plain-language summary a person confirms before a money/destructive call (required for those effects); a
+    # contact tool's summary is what a supervisor reads when the contact waits for approval.
     summarize: Callable[[ToolContext[ClientT], InT], Awaitable[str]] | None = None
     # What a contact tool reaches, for the compliance guard (required for the contact effect).
     contact: Callable[[InT], ContactRequest] | None = None

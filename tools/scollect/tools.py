@@ -176,6 +176,17 @@ async def summarize_account_field(ctx: Ctx, args: m.UpdateAccountFieldArgs) -> s
     return f"Scollect account {args.file_number}: overwrite '{args.field}' from '{before}' to '{args.value}'."
 
 
+async def summarize_send_email(ctx: Ctx, args: m.SendEmailArgs) -> str:
+    accounts = ", ".join(args.file_numbers)
+    permissions = "; Scollect then updates the permission table" if args.update_permissions else ""
+    return f"Email template '{args.template}' to the debtor of Scollect account(s) {accounts}{permissions}."
+
+
+async def summarize_send_text(ctx: Ctx, args: m.SendTextArgs) -> str:
+    test = " (TEST environment: no text reaches the debtor)" if args.environment == "TEST" else ""
+    return f"Text template '{args.template}' ({args.message_type}) to the debtor of Scollect account {args.file_number}{test}."
+
+
 def email_contact(args: m.SendEmailArgs) -> ContactRequest:
     return ContactRequest(channel="email", file_numbers=tuple(args.file_numbers))
 
@@ -212,8 +223,8 @@ _specs: list[ToolSpec[ScollectClient, Any, Any]] = [
     ToolSpec("scollect_update_permission", "Update account permission", W, "PUT /updatepermissions", m.UpdatePermissionArgs, m.WriteResult, update_permission),
     ToolSpec("scollect_update_account_field", "Overwrite account field", D, "PUT /updatedbase", m.UpdateAccountFieldArgs, m.WriteResult, update_account_field, summarize=summarize_account_field),
     ToolSpec("scollect_create_callback", "Schedule callback", W, "POST /createCallback", m.CallbackArgs, m.WriteResult, create_callback, profiles=VOICE),
-    ToolSpec("scollect_send_email", "Send templated email", C, "POST /send_email_c2c", m.SendEmailArgs, m.SendResult, send_email, contact=email_contact),
-    ToolSpec("scollect_send_text", "Send templated text", C, "POST /send_text", m.SendTextArgs, m.SendResult, send_text, contact=text_contact),
+    ToolSpec("scollect_send_email", "Send templated email", C, "POST /send_email_c2c", m.SendEmailArgs, m.SendResult, send_email, contact=email_contact, summarize=summarize_send_email),
+    ToolSpec("scollect_send_text", "Send templated text", C, "POST /send_text", m.SendTextArgs, m.SendResult, send_text, contact=text_contact, summarize=summarize_send_text),
     ToolSpec("scollect_record_payment", "Record a card or ACH payment", Effect.MONEY, "POST /insert_payments_external", pay.RecordPaymentArgs, pay.PaymentRecorded, pay.record_payment, summarize=pay.summarize_record_payment, capture="card_or_bank"),
     ToolSpec("scollect_record_payment_plan", "Record a payment plan", Effect.MONEY, "POST /insert_payplan_external", pay.RecordPaymentPlanArgs, pay.PaymentPlanRecorded, pay.record_payment_plan, summarize=pay.summarize_record_payment_plan, capture="card_or_bank"),
     ToolSpec("scollect_update_pending_payment", "Update pending payments", Effect.MONEY, "POST /update_payment_external", pay.UpdatePendingPaymentArgs, pay.PendingPaymentUpdated, pay.update_pending_payment, summarize=pay.summarize_update_pending_payment, capture="card_or_bank"),

@@ -69,6 +69,10 @@ class PostgresDatabase:
         self._pool: AsyncConnectionPool | None = None
         self._returned: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
 
+    def url_secret(self) -> str:
+        """The URL with its password, for a connection of a store's own (a LISTEN connection); never shown."""
+        return self._url.get_secret_value()
+
     def _secrets(self) -> list[str]:
         parts = urlsplit(self._url.get_secret_value())
         values = [parts.password or "", *(value for _, value in parse_qsl(parts.query))]

@@ -10,6 +10,7 @@
   PostgreSQL was down is not mistaken for a dead one.
 - `PostgresSharedState` (`SharedState` for tools): named event logs (the identity-check lockout).
 - `PostgresOwnerTable` (`OwnerTable`): replicas with their lease and address, and their conversations.
+- `PostgresApprovalStore` (`ApprovalStore`): the approval inbox; every change is announced with NOTIFY.
 """
 
 from __future__ import annotations
@@ -19,15 +20,20 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import anyio
+import psycopg
 from psycopg.types.json import Jsonb
 
+from collections_mcp.server.state.approvals import COLUMNS as APPROVAL_COLUMNS
+from collections_mcp.server.state.approvals import ApprovalRecord, ApprovalState, Decision, Execution
+from collections_mcp.server.state.approvals import record_from_row as approval_from_row
 from collections_mcp.server.state.audit_log import AuditRecord
 from collections_mcp.server.state.event_log import KEPT_SECONDS
 from collections_mcp.server.state.idempotency_store import Claim, Held
 from collections_mcp.server.state.ownership import Owner, Replica
-from collections_mcp.server.state.postgres.database import Connection, PostgresDatabase
+from collections_mcp.server.state.postgres.database import CONNECTION_ERRORS, Connection, PostgresDatabase
 from collections_mcp.server.state.spool import AuditSpool
 from collections_mcp.tools.common.state import EventLog, StateUnavailable
 
@@ -38,17 +44,17 @@ _LAPSED = "greatest({t}.lease_until, pg_postmaster_start_time() + make_interval(
 
 _AUDIT_COLUMNS = (
     "record_id, time, call_id, session_id, client_name, tool, toolset, effect, arguments, outcome, vendor_status, "
-    "error, duration_ms, replayed, override"
+    "error, duration_ms, replayed, override, approval"
 )
 _AUDIT_INSERT = (
-    f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "  # noqa: S608
+    f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "  # noqa: S608
     "ON CONFLICT (record_id) DO NOTHING"
 )
 # The same insert committed without waiting for its WAL flush (one statement, one round trip: the setting is local
 # to the statement's own transaction).
 _AUDIT_INSERT_UNFLUSHED = (
     f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) SELECT %s::uuid, %s::timestamptz, %s, %s, %s, %s, %s, %s, %s::jsonb, "  # noqa: S608
-    "%s, %s::integer, %s, %s::double precision, %s::boolean, %s::jsonb "
+    "%s, %s::integer, %s, %s::double precision, %s::boolean, %s::jsonb, %s::jsonb "
     "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed ON CONFLICT (record_id) DO NOTHING"
 )
 
@@ -75,6 +81,7 @@ def _audit_row(record_id: str, record: AuditRecord) -> tuple[object, ...]:
         record_id, record.time, record.call_id, record.session_id, record.client_name, record.tool,
         record.toolset, record.effect, Jsonb(record.arguments), record.outcome, record.vendor_status, record.error,
         record.duration_ms, record.replayed, None if record.override is None else Jsonb(record.override),
+        None if record.approval is None else Jsonb(record.approval),
     )  # fmt: skip
 
 
@@ -382,3 +389,173 @@ class PostgresOwnerTable:
 
     def close(self) -> None:
         """The database is closed by its owner (server/state/backend.py)."""
+
+
+# ---------------------------------------------------------------------------------------------- approval inbox
+
+APPROVALS_CHANNEL = "collections_mcp_approvals"
+_APPROVAL_COLUMNS = APPROVAL_COLUMNS
+# Every change also takes the next number of the sequence and tells every listening replica (pg_notify is sent when
+# the statement's transaction commits).
+_NOTIFY = f"pg_notify('{APPROVALS_CHANNEL}', id)"
+
+
+def _approval(row: Sequence[object]) -> ApprovalRecord:
+    return approval_from_row(row)
+
+
+class PostgresApprovalStore:
+    """The shared `ApprovalStore`. A change made anywhere (a replica, the command line) is announced with NOTIFY; each
+    server LISTENs on a connection of its own (`wait_for_change`), so it learns of a decision at once."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+        self._listener: Connection | None = None
+
+    async def _one(self, sql: str, params: Sequence[object] | Mapping[str, object]) -> ApprovalRecord | None:
+        rows = await self.db.run(lambda conn: _fetchall(conn, sql, params))
+        return _approval(rows[0]) if rows else None
+
+    async def add(self, record: ApprovalRecord, execution: Execution) -> ApprovalRecord:
+        values = {
+            "id": record.id, "created_at": record.created_at, "expires_at": record.expires_at,
+            "updated_at": record.updated_at, "proposer": record.proposer, "session_id": record.session_id,
+            "tool": record.tool, "toolset": record.toolset, "effect": record.effect, "arguments": Jsonb(record.arguments),
+            "summary": record.summary, "needs": record.needs,
+            "verdict": None if record.verdict is None else Jsonb(record.verdict), "request_key": record.request_key,
+            "execution": Jsonb(execution.model_dump(mode="json")),
+        }  # fmt: skip
+
+        async def add(conn: Connection) -> ApprovalRecord:
+            async with conn.transaction():
+                # An identical pending call past its expiry no longer counts (the sweep would expire it anyway).
+                await conn.execute(
+                    "UPDATE approvals SET state = 'expired', outcome = 'Expired before it ran: nothing was sent.', "
+                    "finished_at = %(created_at)s, updated_at = %(created_at)s, execution = NULL, "
+                    "seq = nextval('approvals_seq') WHERE request_key = %(request_key)s AND state = 'pending' "
+                    "AND COALESCE(proposer, '') = COALESCE(%(proposer)s, '') AND expires_at <= %(created_at)s",
+                    values,
+                )
+                rows = await _fetchall(conn, (
+                    "INSERT INTO approvals (id, created_at, expires_at, updated_at, proposer, session_id, tool, toolset, "  # noqa: S608
+                    "effect, arguments, summary, needs, verdict, request_key, state, execution) VALUES (%(id)s, "
+                    "%(created_at)s, %(expires_at)s, %(updated_at)s, %(proposer)s, %(session_id)s, %(tool)s, %(toolset)s, "
+                    "%(effect)s, %(arguments)s, %(summary)s, %(needs)s, %(verdict)s, %(request_key)s, 'pending', "
+                    f"%(execution)s) ON CONFLICT DO NOTHING RETURNING {_APPROVAL_COLUMNS}, {_NOTIFY}"
+                ), values)  # fmt: skip
+                if rows:
+                    return _approval(rows[0][:-1])
+                same = await _fetchall(conn, (
+                    f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE request_key = %(request_key)s AND state = 'pending' "  # noqa: S608
+                    "AND COALESCE(proposer, '') = COALESCE(%(proposer)s, '')"
+                ), values)  # fmt: skip
+                return _approval(same[0])
+
+        return await self.db.run(add, repeatable=False)
+
+    async def get(self, approval_id: str) -> ApprovalRecord | None:
+        return await self._one(f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = %s", (approval_id,))  # noqa: S608
+
+    async def find(
+        self, *, states: Sequence[str] | None = None, proposer: str | None = None, limit: int = 200
+    ) -> list[ApprovalRecord]:
+        where: list[str] = ["TRUE"]
+        params: list[object] = []
+        if states is not None:
+            where.append("state = ANY(%s)")
+            params.append(list(states))
+        if proposer is not None:
+            where.append("proposer = %s")
+            params.append(proposer)
+        sql = f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE {' AND '.join(where)} ORDER BY created_at DESC, id LIMIT %s"  # noqa: S608
+        rows = await self.db.run(lambda conn: _fetchall(conn, sql, [*params, max(0, limit)]))
+        return [_approval(row) for row in rows]
+
+    async def decide(
+        self, approval_id: str, decision: Decision, *, supervisor: str, at: datetime, reason: str | None = None,
+        override_reason: str | None = None,
+    ) -> ApprovalRecord | None:  # fmt: skip
+        state = "approved" if decision == "approve" else "rejected"
+        wipe = ", execution = NULL" if state == "rejected" else ""
+        sql = (
+            f"UPDATE approvals SET state = %(state)s, decided_by = %(by)s, decided_at = %(at)s, decision_reason = "  # noqa: S608
+            f"%(reason)s, override_reason = %(override)s, updated_at = %(at)s, seq = nextval('approvals_seq'){wipe} "
+            "WHERE id = %(id)s AND state = 'pending' AND expires_at > %(at)s "
+            f"RETURNING {_APPROVAL_COLUMNS}, {_NOTIFY}"
+        )
+        params = {"state": state, "by": supervisor, "at": at, "reason": reason, "override": override_reason, "id": approval_id}
+        rows = await self.db.run(lambda conn: _fetchall(conn, sql, params))
+        return _approval(rows[0][:-1]) if rows else None
+
+    async def claim(self, approval_id: str, at: datetime) -> tuple[ApprovalRecord, Execution] | None:
+        sql = (
+            "UPDATE approvals SET state = 'running', updated_at = %(at)s, seq = nextval('approvals_seq') "  # noqa: S608
+            "WHERE id = %(id)s AND state = 'approved' AND expires_at > %(at)s AND execution IS NOT NULL "
+            f"RETURNING {_APPROVAL_COLUMNS}, execution, {_NOTIFY}"
+        )
+        # Not repeated after a broken connection: a first attempt that committed took it, and a second would not.
+        rows = await self.db.run(lambda conn: _fetchall(conn, sql, {"id": approval_id, "at": at}), repeatable=False)
+        if not rows:
+            return None
+        *record, execution, _ = rows[0]
+        return _approval(record), Execution.model_validate(execution)
+
+    async def finish(
+        self, approval_id: str, state: ApprovalState, *, at: datetime, outcome: str, result: dict[str, Any] | None = None
+    ) -> ApprovalRecord | None:
+        sql = (
+            "UPDATE approvals SET state = %(state)s, outcome = %(outcome)s, result = %(result)s, finished_at = %(at)s, "  # noqa: S608
+            "updated_at = %(at)s, execution = NULL, seq = nextval('approvals_seq') WHERE id = %(id)s AND state = 'running' "
+            f"RETURNING {_APPROVAL_COLUMNS}, {_NOTIFY}"
+        )
+        params = {"state": state, "outcome": outcome, "result": None if result is None else Jsonb(result), "at": at,
+                  "id": approval_id}  # fmt: skip
+        rows = await self.db.run(lambda conn: _fetchall(conn, sql, params))
+        return _approval(rows[0][:-1]) if rows else await self.get(approval_id)
+
+    async def expire(self, now: datetime) -> list[ApprovalRecord]:
+        sql = (
+            "UPDATE approvals SET state = 'expired', outcome = 'Expired before it ran: nothing was sent.', "  # noqa: S608
+            "finished_at = %(now)s, updated_at = %(now)s, execution = NULL, seq = nextval('approvals_seq') "
+            "WHERE state IN ('pending', 'approved') AND expires_at <= %(now)s "
+            f"RETURNING {_APPROVAL_COLUMNS}, {_NOTIFY}"
+        )
+        rows = await self.db.run(lambda conn: _fetchall(conn, sql, {"now": now}))
+        return [_approval(row[:-1]) for row in rows]
+
+    async def approved_waiting(self, now: datetime) -> list[str]:
+        rows = await self.db.run(lambda conn: _fetchall(
+            conn, "SELECT id FROM approvals WHERE state = 'approved' AND expires_at > %s ORDER BY decided_at", (now,)
+        ))  # fmt: skip
+        return [str(row[0]) for row in rows]
+
+    async def changed_after(self, seq: int) -> list[ApprovalRecord]:
+        sql = f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE seq > %s ORDER BY seq"  # noqa: S608
+        rows = await self.db.run(lambda conn: _fetchall(conn, sql, (seq,)))
+        return [_approval(row) for row in rows]
+
+    async def wait_for_change(self, seconds: float) -> None:
+        """Until a NOTIFY on the approvals channel (any process's change) or `seconds`. Without a listening
+        connection (the database is down) it waits the whole interval and tries to listen again next time."""
+        try:
+            if self._listener is None or self._listener.closed:
+                self._listener = None
+                listener = await psycopg.AsyncConnection.connect(self.db.url_secret(), **self.db.connect_options())  # type: ignore[arg-type]
+                await listener.execute(f"LISTEN {APPROVALS_CHANNEL}")
+                self._listener = listener
+            with anyio.move_on_after(seconds):
+                async for _ in self._listener.notifies(timeout=seconds, stop_after=1):
+                    break
+        except CONNECTION_ERRORS as exc:
+            log.warning("not listening for approval decisions (%s); checking every %g s", self.db.describe_failure(exc), seconds)
+            await self.aclose()
+            await anyio.sleep(seconds)
+
+    async def aclose(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with anyio.CancelScope(shield=True):
+                await listener.close()
+
+    def close(self) -> None:
+        """The database is closed by its owner (server/state/backend.py); the listening connection by `aclose`."""
