@@ -49,11 +49,14 @@ async def test_a_host_that_negotiated_apps_sees_the_view_and_its_helper(mode: st
         }
         [resource] = [r for r in (await host.list_resources()).resources if r.uri.startswith("ui://")]
         assert (resource.uri, resource.mime_type, resource.title) == (VIEW, APP_MIME_TYPE, "Account workspace")
+        # Other tests run contact plans on this debtor (each adds contacts): compare with its log as it is now.
+        every = (await host.call_tool("collect_get_debtor_contacts", {"rowid": 101, "limit": 200})).structured_content
         helper = await host.call_tool("collect_get_debtor_activity", {"rowid": 101})
     assert not helper.is_error, text_of(helper)
-    assert helper.structured_content is not None
-    assert helper.structured_content["contacts_total"] == 3
-    assert [c["rowid"] for c in helper.structured_content["recent_contacts"]] == [3, 2, 1], "newest first"
+    assert helper.structured_content is not None and every is not None
+    assert helper.structured_content["contacts_total"] == every["total"] >= 3
+    newest_first = [c["rowid"] for c in every["items"]][::-1][:5]
+    assert [c["rowid"] for c in helper.structured_content["recent_contacts"]] == newest_first, "newest first"
 
 
 async def test_the_helper_reads_the_newest_entries_of_a_long_log_with_a_second_read_of_its_tail(
