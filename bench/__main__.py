@@ -57,20 +57,21 @@ async def _run(selected: set[str], *, quick: bool, latency_ms: float) -> list[Ro
     results: dict[str, list[Row]] = {}
     latency_bound = [name for name in ("overhead", "tracing", "fanout", "compact", "prompts", "state") if name in selected]
     if latency_bound:
-        async with procs.sandbox(latency_ms) as sandbox, procs.our_server(sandbox) as server, procs.bare_server() as bare:
+        async with procs.sandbox(latency_ms) as sandbox, procs.our_server(sandbox) as server, procs.bare_server(sandbox) as bare:
             for name in latency_bound:
                 _say(f"bench: {name} (vendor latency {latency_ms:g} ms) ...")
-                if name == "overhead":
-                    results[name] = await overhead.run(sandbox, server, quick=quick, bare=bare)
+                if name in ("overhead", "fanout"):  # against the bare SDK tools making the same requests
+                    results[name] = await {"overhead": overhead, "fanout": fanout}[name].run(
+                        sandbox, server, quick=quick, bare=bare)
                     continue
                 if name == "state":  # its own pair of servers (SQLite and PostgreSQL state)
                     results[name] = await state.run(sandbox, quick=quick)
                     continue
-                module = {"tracing": tracing, "fanout": fanout, "compact": compact, "prompts": prompts}[name]
+                module = {"tracing": tracing, "compact": compact, "prompts": prompts}[name]
                 results[name] = await module.run(sandbox, server, quick=quick)
     if "throughput" in selected:
         _say("bench: throughput and memory (vendor latency 0) ...")
-        async with procs.sandbox(0) as sandbox, procs.our_server(sandbox) as server, procs.bare_server() as bare:
+        async with procs.sandbox(0) as sandbox, procs.our_server(sandbox) as server, procs.bare_server(sandbox) as bare:
             results["throughput"] = await throughput.run(sandbox, server, bare, quick=quick)
     if "replicas" in selected:
         _say("bench: two replicas behind nginx vs one, and failover (vendor latency 0) ...")

@@ -96,9 +96,11 @@ async def our_server(
 
 
 @asynccontextmanager
-async def bare_server() -> AsyncIterator[Server]:
+async def bare_server(vendors: Sandbox) -> AsyncIterator[Server]:
+    """`bench.bare_server`: the plain SDK tools making the same vendor requests, pointed at the same simulators."""
     with tempfile.TemporaryDirectory(prefix="bench-bare-") as tmp:
-        async with _announced([PYTHON, "-m", "bench.bare_server"], clean_env(), Path(tmp)) as (url, pid, stderr_path):
+        env = clean_env(**vendors.env)
+        async with _announced([PYTHON, "-m", "bench.bare_server"], env, Path(tmp)) as (url, pid, stderr_path):
             yield Server(url=url, pid=pid, state_dir=Path(tmp), stderr_path=stderr_path)
 
 

@@ -1,9 +1,10 @@
 """HTTP throughput and memory.
 
-300 concurrent SDK clients (half on the 2026-07-28 era, half on the legacy session era) call a read tool
-for a fixed time against our server (`collections-mcp serve`, its vendors on the simulators with latency
-0), then the same load against a bare SDK server with one echo tool served the same way. Calls/s within
-the window, 0 errors required. The server processes' CPU per call is recorded too: on this 2-core
+300 concurrent SDK clients (half on the 2026-07-28 era, half on the legacy session era) call
+`scollect_get_account` for a fixed time against our server (`collections-mcp serve`, its vendors on the simulators
+with latency 0), then the same load against the bare SDK tool that makes the same vendor request and returns its JSON
+(`bench/bare_server.py` `getaccount`), served the same way. Calls/s within the window, 0 errors required. The server
+processes' CPU per call (user + sys over the window, divided by the calls served) is a row of its own: on this 2-core
 machine the load generator shares the CPU, so CPU per call is the steadier measure of server cost.
 
 Memory: our server's RSS at idle (after a warm-up), right after the run (sessions still open), and after
@@ -11,6 +12,7 @@ the sessions closed and the server had time to drain."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +26,9 @@ from bench.procs import Sandbox, Server
 
 MODES = ("auto", "legacy")
 TARGET = 0.8
-MEMORY_TARGET = 1.10
+CPU_TARGET = 1.5
+MEMORY_TARGET = 1.30
+LEAK_TARGET = 1.02
 DRAIN_SECONDS = 5.0
 
 
@@ -131,8 +135,6 @@ def _account(index: int) -> dict[str, Any]:
     return {"file_number": f"R{1000 + index % 200}"}
 
 
-def _echo(index: int) -> dict[str, Any]:
-    return {"text": f"hello {index}"}
 
 
 async def _warm(server: Server, tool: str, arguments: dict[str, Any]) -> None:
@@ -142,44 +144,69 @@ async def _warm(server: Server, tool: str, arguments: dict[str, Any]) -> None:
                 await client.call_tool(tool, arguments)
 
 
+def _combined(loads: list[Load]) -> Load:
+    """Several windows of the same load as one (calls, errors, CPU and time summed)."""
+    total = Load(per_mode=dict.fromkeys(MODES, 0))
+    for load in loads:
+        total.calls += load.calls
+        total.errors += load.errors
+        total.latencies_ms += load.latencies_ms
+        total.seconds += load.seconds
+        total.server_cpu_s += load.server_cpu_s
+        total.vendor_cpu_s += load.vendor_cpu_s
+        total.loadgen_cpu_s += load.loadgen_cpu_s
+        for mode, calls in load.per_mode.items():
+            total.per_mode[mode] += calls
+    return total
+
+
 async def run(sandbox: Sandbox, ours: Server, bare: Server, *, quick: bool) -> list[Row]:
     sessions, seconds = (100, 5.0) if quick else (300, 30.0)
     await _warm(ours, "scollect_get_account", _account(0))
-    await _warm(bare, "echo", _echo(0))
+    await _warm(bare, "getaccount", _account(0))
     await anyio.sleep(1.0)
     idle = rss_mib(ours.pid)
-    ours_load = await run_load(ours, "scollect_get_account", _account, sessions=sessions, seconds=seconds,
-                               vendor_pid=sandbox.pid)  # fmt: skip
+
+    async def load(server: Server, tool: str) -> Load:
+        return await run_load(server, tool, _account, sessions=sessions, seconds=seconds, vendor_pid=sandbox.pid)
+
+    # Ours and the baseline alternate (ours, bare, ours, bare) so the machine's drift hits both alike. Our server's
+    # RSS is read after each of its runs has drained: CPython and glibc keep freed memory for reuse unless it is
+    # handed back, and a leak shows as growth from the first drained reading to the second.
+    first = await load(ours, "scollect_get_account")
     await anyio.sleep(DRAIN_SECONDS)
     drained = rss_mib(ours.pid)
-    # The same load once more: CPython keeps freed memory for reuse rather than returning it, so RSS after one
-    # run says little; a leak shows as growth from the first drained reading to the second.
-    second = await run_load(ours, "scollect_get_account", _account, sessions=sessions, seconds=seconds)
+    bare_first = await load(bare, "getaccount")
+    second = await load(ours, "scollect_get_account")
     await anyio.sleep(DRAIN_SECONDS)
     drained_again = rss_mib(ours.pid)
-    bare_load = await run_load(bare, "echo", _echo, sessions=sessions, seconds=seconds)
+    bare_second = await load(bare, "getaccount")
+    ours_load, bare_load = _combined([first, second]), _combined([bare_first, bare_second])
     value = ratio(ours_load.rate, bare_load.rate)
     errors = len(ours_load.errors) + len(bare_load.errors)
-    details = {"sessions": sessions, "seconds": seconds, "eras": "half 2026-07-28 (auto), half legacy",
-               "tool": "scollect_get_account (vendor latency 0)", "ours": ours_load.summary(),
-               "bare": bare_load.summary()}  # fmt: skip
-    ours_cpu = details["ours"]["server_cpu_ms_per_call"]
-    bare_cpu = details["bare"]["server_cpu_ms_per_call"]
-    if ours_cpu and bare_cpu:
-        details["server_cpu_per_call_ratio"] = ours_cpu / bare_cpu
-    memory = {"idle_mib": idle, "after_run_mib": ours_load.rss_after_mib, "after_drain_mib": drained,
+    details = {"sessions": sessions, "seconds": seconds, "windows_per_side": 2, "eras": "half 2026-07-28 (auto), half legacy",
+               "tool": "scollect_get_account (vendor latency 0)",
+               "baseline": "bare SDK tool getaccount: the same GET /getaccount, the vendor JSON returned as is",
+               "ours": ours_load.summary(), "bare": bare_load.summary(),
+               "rates_per_window": {"ours": [first.rate, second.rate], "bare": [bare_first.rate, bare_second.rate]}}  # fmt: skip
+    ours_cpu = details["ours"]["server_cpu_ms_per_call"] or math.inf
+    bare_cpu = details["bare"]["server_cpu_ms_per_call"] or math.inf
+    memory = {"idle_mib": idle, "after_run_mib": first.rss_after_mib, "after_drain_mib": drained,
               "after_second_run_mib": second.rss_after_mib, "after_second_drain_mib": drained_again,
-              "second_run_errors": len(second.errors), "drain_wait_s": DRAIN_SECONDS, "sessions": sessions}  # fmt: skip
+              "drain_wait_s": DRAIN_SECONDS, "sessions": sessions}  # fmt: skip
     return [
-        Row(name=f"HTTP throughput ({sessions} sessions, {seconds:g} s)", ours=ours_load.rate, baseline=bare_load.rate,
-            unit="calls/s", ratio=value, target=f">= {TARGET:.1f}x, 0 errors", ok=value >= TARGET and errors == 0,
-            details=details),
-        Row(name="memory: RSS after the run vs idle", ours=ours_load.rss_after_mib, baseline=idle, unit="MiB",
-            ratio=ratio(ours_load.rss_after_mib, idle), target="(shown)", ok=None, details=memory),
+        Row(name=f"HTTP throughput vs bare SDK tool ({sessions} sessions, {seconds:g} s)", ours=ours_load.rate,
+            baseline=bare_load.rate, unit="calls/s", ratio=value, target=f">= {TARGET:.1f}x, 0 errors",
+            ok=value >= TARGET and errors == 0, details=details),
+        Row(name=f"server CPU per call, {sessions} sessions", ours=ours_cpu, baseline=bare_cpu, unit="ms",
+            ratio=ratio(ours_cpu, bare_cpu), target=f"<= {CPU_TARGET:.1f}x", ok=ratio(ours_cpu, bare_cpu) <= CPU_TARGET,
+            details={"ours": details["ours"], "bare": details["bare"]}),
+        Row(name="memory: RSS after the run vs idle", ours=first.rss_after_mib, baseline=idle, unit="MiB",
+            ratio=ratio(first.rss_after_mib, idle), target="(shown)", ok=None, details=memory),
         Row(name="memory: RSS after draining vs idle", ours=drained, baseline=idle, unit="MiB",
             ratio=ratio(drained, idle), target=f"<= {MEMORY_TARGET:.2f}x", ok=ratio(drained, idle) <= MEMORY_TARGET,
             details=memory),
         Row(name="memory: drained after a 2nd run vs after the 1st (leak)", ours=drained_again, baseline=drained,
-            unit="MiB", ratio=ratio(drained_again, drained), target=f"<= {MEMORY_TARGET:.2f}x",
-            ok=ratio(drained_again, drained) <= MEMORY_TARGET and not second.errors, details=memory),
+            unit="MiB", ratio=ratio(drained_again, drained), target=f"<= {LEAK_TARGET:.2f}x",
+            ok=ratio(drained_again, drained) <= LEAK_TARGET and not second.errors, details=memory),
     ]  # fmt: skip

@@ -23,6 +23,7 @@ class Drain:
     def __init__(self) -> None:
         self.draining = False
         self.in_flight = 0  # open tool-call requests
+        self.calls = 0  # tool calls (and rounds) taken in since start: what ran, for the idle memory trim
         self.conversations = 0  # live 2026-07-28 conversations (they may have no open request)
         self._idle = anyio.Event()
         self._idle.set()
@@ -45,6 +46,7 @@ class Drain:
             raise ShuttingDown("this server is shutting down and takes no new calls; retry on another instance")
         self._busy()
         self.in_flight += 1
+        self.calls += 1
 
     def leave(self) -> None:
         self.in_flight -= 1

@@ -1,17 +1,21 @@
 """The audit log's storage: one record per tool call, append-only.
 
 Storage is behind the small `AuditLog` protocol. `SqliteAuditLog` is the default: an append-only table
-(triggers abort any UPDATE or DELETE), WAL, one commit per record in a worker thread, so a record is on disk
-when `append` returns and the event loop never waits on the disk. What goes into a record (and what never
-does) is the audit stage's business: server/policy/audit.py.
+(triggers abort any UPDATE or DELETE), WAL, written by one writer thread of its own that commits whatever records are
+waiting in one transaction, so a record is committed when `append` returns, the event loop never waits on the disk,
+and a burst of calls shares commits (and fsyncs) instead of queueing worker threads on one connection. What goes into
+a record (and what never does) is the audit stage's business: server/policy/audit.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,7 +27,11 @@ from pydantic import AwareDatetime, BaseModel, Field
 from collections_mcp.server.state.sqlite import open_sqlite
 from collections_mcp.server.telemetry.tracing import child_span
 
+log = logging.getLogger("collections_mcp.audit")
+
 AUDIT_FILE = "audit.sqlite3"
+# The most records one transaction of the writer takes (a burst beyond it is committed in the next one).
+BATCH_LIMIT = 500
 
 
 def audit_path(state_dir: Path) -> Path:
@@ -110,16 +118,41 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@dataclass
+class _Waiting:
+    """A record handed to the writer thread, and the future its `append` awaits (on its own event loop)."""
+
+    row: tuple[Any, ...]
+    fsync: bool
+    done: asyncio.Future[None]
+
+
+def _settle(batch: list[_Waiting], error: BaseException | None) -> None:
+    """On the event loop: tell every `append` of a written batch (a cancelled one no longer listens)."""
+    for waiting in batch:
+        if waiting.done.done():
+            continue
+        if error is None:
+            waiting.done.set_result(None)
+        else:
+            waiting.done.set_exception(error)
+
+
 class SqliteAuditLog:
-    """The default `AuditLog`: one SQLite file, append-only by trigger, one durable commit per record."""
+    """The default `AuditLog`: one SQLite file, append-only by trigger, written by one thread in batched commits."""
 
     def __init__(self, path: Path | str, on_write: Callable[[float], None] | None = None) -> None:
         self.path = Path(path)
         self.on_write = on_write  # told how long each append took (the server's audit write latency metric)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection: the writer thread and `query` take turns
         self._db = open_sqlite(self.path, synchronous="FULL", schema=_SCHEMA)
         self._synchronous_full = True
         self._add_missing_columns()
+        # Records waiting for the writer thread, which is started by the first append (a reader never starts one).
+        self._waiting: list[_Waiting] = []
+        self._wake = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._closing = False
 
     def _add_missing_columns(self) -> None:
         """A log written before a column existed gets it (empty for the old records; nothing is rewritten)."""
@@ -129,15 +162,76 @@ class SqliteAuditLog:
                 if column not in present:
                     self._db.execute(f"ALTER TABLE audit_log ADD COLUMN {column} TEXT")
 
-    def _insert(self, row: tuple[Any, ...], *, fsync: bool) -> None:
-        """In WAL mode a committed record survives a crash of this process either way; `fsync` (FULL) also
-        makes it survive an OS crash or power loss, at one disk flush per record (~0.35 ms here, measured by
-        bench/overhead.py). Calls that change something pay it; reads, the bulk of a phone call, do not."""
+    def _insert(self, rows: list[tuple[Any, ...]], *, fsync: bool) -> None:
+        """One transaction for `rows`. In WAL mode a committed record survives a crash of this process either way;
+        `fsync` (FULL) also makes it survive an OS crash or power loss, at one disk flush per commit (~0.35 ms here).
+        A commit holding a record of a call that changed something (or failed) pays it; a commit of reads only, the
+        bulk of a phone call, does not."""
         with self._lock:
             if fsync != self._synchronous_full:
                 self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
                 self._synchronous_full = fsync
-            self._db.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)  # noqa: S608
+            insert = f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
+            if len(rows) == 1:
+                self._db.execute(insert, rows[0])  # autocommit: one statement, one transaction
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(insert, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _write_batches(self) -> None:
+        """The writer thread: commit whatever is waiting, tell the waiting calls, until closed with nothing left."""
+        while True:
+            with self._wake:
+                while not self._waiting and not self._closing:
+                    self._wake.wait()
+                if not self._waiting:
+                    return  # closing, and every record is written
+                batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
+            outcomes = self._commit(batch)
+            for done, error in outcomes:
+                loop = done[0].done.get_loop()
+                try:
+                    loop.call_soon_threadsafe(_settle, done, error)
+                except RuntimeError:  # that event loop is closed: nobody is waiting any more
+                    continue
+
+    def _commit(self, batch: list[_Waiting]) -> list[tuple[list[_Waiting], BaseException | None]]:
+        """(records, error) groups, per event loop: the batch in one transaction, or, when that fails, each record
+        on its own, so one record that cannot be written fails only its own call."""
+        try:
+            self._insert([waiting.row for waiting in batch], fsync=any(waiting.fsync for waiting in batch))
+            failures: list[tuple[_Waiting, BaseException | None]] = [(waiting, None) for waiting in batch]
+        except Exception as exc:
+            if len(batch) == 1:
+                failures = [(batch[0], exc)]
+            else:
+                failures = []
+                for waiting in batch:
+                    try:
+                        self._insert([waiting.row], fsync=waiting.fsync)
+                        failures.append((waiting, None))
+                    except Exception as single:
+                        failures.append((waiting, single))
+        groups: dict[tuple[int, int], tuple[list[_Waiting], BaseException | None]] = {}
+        for waiting, error in failures:
+            key = (id(waiting.done.get_loop()), id(error))
+            groups.setdefault(key, ([], error))[0].append(waiting)
+        return list(groups.values())
+
+    def _submit(self, waiting: _Waiting) -> None:
+        with self._wake:
+            if self._closing:
+                raise RuntimeError("the audit log is closed")
+            self._waiting.append(waiting)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_batches, name="audit writer", daemon=True)
+                self._writer.start()
+            self._wake.notify()
 
     async def append(self, record: AuditRecord) -> None:
         row = (
@@ -160,7 +254,9 @@ class SqliteAuditLog:
         fsync = record.effect != "read" or record.outcome != "ok"
         started = time.perf_counter()
         with child_span("audit write"):
-            await anyio.to_thread.run_sync(lambda: self._insert(row, fsync=fsync))
+            done = asyncio.get_running_loop().create_future()
+            self._submit(_Waiting(row, fsync, done))
+            await done  # committed (a cancelled call's record is still written: the writer has it)
         if self.on_write is not None:
             self.on_write(time.perf_counter() - started)
 
@@ -202,5 +298,12 @@ class SqliteAuditLog:
         ]
 
     def close(self) -> None:
+        """Write what is waiting, stop the writer thread, close the file."""
+        with self._wake:
+            self._closing = True
+            writer = self._writer
+            self._wake.notify()
+        if writer is not None:
+            writer.join()
         with self._lock:
             self._db.close()

@@ -8,11 +8,13 @@ import signal
 import socket
 from collections.abc import Iterator
 
+import anyio
 import uvicorn
 
 from collections_mcp.server.core.drain import Drain
 from collections_mcp.server.core.errors import ConfigError
 from collections_mcp.server.transport.logs import announce
+from collections_mcp.server.transport.memory import IdleTrimmer, malloc_trim
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -54,6 +56,13 @@ class GracefulServer(uvicorn.Server):
             self._draining = asyncio.get_running_loop().create_task(self._drain_then_exit())
         else:
             self.handle_exit(received, None)
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's serve, with the idle memory trim (server/transport/memory.py) beside it."""
+        async with anyio.create_task_group() as background:
+            background.start_soon(IdleTrimmer(self.drain, malloc_trim()).run)
+            await super().serve(sockets=sockets)
+            background.cancel_scope.cancel()
 
     async def _drain_then_exit(self) -> None:
         await self.drain.wait_idle(self.grace_seconds)
