@@ -28,6 +28,7 @@ from collections_mcp.server.core.errors import ConfigError
 from collections_mcp.server.core.on_demand import ON_DEMAND_TOOLSET, ToolsetsOnDemand
 from collections_mcp.server.core.pipeline import PolicyPipeline
 from collections_mcp.server.core.registry import build_tool, select_specs
+from collections_mcp.server.core.tool_list import ToolListCache
 from collections_mcp.server.core.version import package_version
 from collections_mcp.server.inbox.web import SupervisorInbox
 from collections_mcp.server.payments.service import CaptureService, check_page_url
@@ -322,6 +323,7 @@ class CollectionsServer:
         # Workflow prompts from prompts/*.md; a prompt naming a tool this server does not offer is left out.
         register_prompts(server, toolsets=self.config.catalog.by_name, available_tools=offered)
         server.middleware.append(UnknownPromptIsInvalidParams(server))
+        server.middleware.append(ToolListCache())  # innermost: the filters above build on its shared wire form
         return server
 
 
