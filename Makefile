@@ -1,45 +1,32 @@
-# Bootstraps .venv from pyproject.toml on first use; every target works from a clean clone with python3.
+# Convenience for those who have make: every target is a task of dev.py, which needs nothing but python3
+# (the README's two commands are `python3 dev.py run` and `python3 dev.py test`).
 PY ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench sandbox tools doctor conformance clean
 
-$(STAMP): pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+run:  ## the MCP server on http://127.0.0.1:8000/mcp (sandbox vendors unless configured)
+	$(PY) dev.py run
 
-run: $(STAMP)  ## the MCP server on http://127.0.0.1:8000/mcp (sandbox vendors unless configured)
-	$(BIN)/collections-mcp serve --transport http --host 127.0.0.1 --port 8000
+test:  ## lint, type-check and the whole test suite (installs PostgreSQL, nginx, Chromium when missing)
+	$(PY) dev.py test
 
-test: $(STAMP)  ## lint, type-check and the whole test suite (installs PostgreSQL, nginx, Chromium when missing)
-	./scripts/system-packages.sh
-	$(BIN)/ruff check server tools sandbox tests bench
-	$(BIN)/mypy collections_mcp
-	$(BIN)/lint-imports
-	$(BIN)/pytest -q
+lint:
+	$(PY) dev.py lint
 
-lint: $(STAMP)
-	$(BIN)/ruff check server tools sandbox tests bench
-	$(BIN)/mypy collections_mcp
-	$(BIN)/lint-imports
+bench:
+	$(PY) dev.py bench
 
-sandbox: $(STAMP)  ## only the simulated vendors, with their URLs and demo credentials
-	$(BIN)/collections-mcp sandbox
+sandbox:  ## only the simulated vendors, with their URLs and demo credentials
+	$(PY) dev.py sandbox
 
-tools: $(STAMP)
-	$(BIN)/collections-mcp tools
+tools:
+	$(PY) dev.py tools
 
-doctor: $(STAMP)  ## settings valid? every enabled vendor (or the sandbox) reachable and logged in?
-	$(BIN)/collections-mcp doctor
+doctor:  ## settings valid? every enabled vendor (or the sandbox) reachable and logged in?
+	$(PY) dev.py doctor
 
-conformance: $(STAMP)  ## official MCP conformance suite + Inspector CLI vs the sandbox (needs node+npm; see conformance/README.md)
-	$(BIN)/python conformance/run.py
-
-bench: $(STAMP)
-	$(BIN)/python -m bench
+conformance:  ## official MCP conformance suite + Inspector CLI vs the sandbox (needs node+npm; see conformance/README.md)
+	$(PY) dev.py conformance
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	$(PY) dev.py clean

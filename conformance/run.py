@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check collections-mcp with the MCP ecosystem's own tools: the official conformance suite and the Inspector CLI.
 
-    .venv/bin/python conformance/run.py             # what `make conformance` runs; exit 0 = all green
+    .venv/bin/python conformance/run.py             # what `python3 dev.py conformance` runs; exit 0 = all green
     .venv/bin/python conformance/run.py --install   # only install the pinned Node tools
 
 Steps (tests/e2e/test_conformance.py drives the same functions):

@@ -2,7 +2,7 @@
 
 The pinned npm packages (conformance/package-lock.json, Node 22 included) are installed once per lockfile into
 conformance/node_modules; the suite runs once per session against `collections-mcp serve --transport http` in
-sandbox mode and the tests below assert on its results. conformance/run.py does the work (`make conformance` runs
+sandbox mode and the tests below assert on its results. conformance/run.py does the work (`python3 dev.py conformance` runs
 the same), conformance/expected-failures.yml says which scenarios cannot apply and why.
 """
 

@@ -5,7 +5,7 @@ annotations, `_meta`), as a host that renders MCP Apps views lists them: the ful
 the view-only helpers (a client without views sees the same tools less those, checked here too), with the approval
 inbox on (its `approvals_status` is offered only then). A tool that changes without its snapshot being refreshed fails here, and so does a tool
 without a snapshot or a snapshot without a tool: the schemas are our public API, so every change to them is a
-visible, reviewed diff. Refresh on purpose with `UPDATE_TOOLSNAPS=1 make test` (or pytest on this file).
+visible, reviewed diff. Refresh on purpose with `UPDATE_TOOLSNAPS=1 python3 dev.py test` (or pytest on this file).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The bench scripts are not run by the suite (they measure for minutes), but they must keep loading: every
-module imports, so a moved or renamed server module cannot silently break `make bench`."""
+module imports, so a moved or renamed server module cannot silently break `python3 dev.py bench`."""
 
 from __future__ import annotations
 
