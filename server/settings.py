@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 from collections_mcp.server.core.access import SupervisorGrant, TokenGrant
 from collections_mcp.server.core.catalog import Catalog, installed_catalog
 from collections_mcp.server.core.errors import ConfigError as ConfigError  # re-exported: settings raise it
-from collections_mcp.server.state.backend import StateConfig
+from collections_mcp.server.state.config import StateConfig
 from collections_mcp.tools.common.settings import VendorConfigError, VendorSettings
 from collections_mcp.tools.common.spec import Profile
 

@@ -16,14 +16,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, Protocol
 
 import anyio
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import SecretStr
 
 from collections_mcp.server.state.approvals import APPROVALS_FILE, ApprovalStore, SqliteApprovalStore
 from collections_mcp.server.state.audit_log import AuditLog, SqliteAuditLog, audit_path
+from collections_mcp.server.state.config import StateConfig as StateConfig  # re-exported: the stores' input
 from collections_mcp.server.state.event_log import SqliteSharedState
 from collections_mcp.server.state.idempotency_store import IdempotencyStore, SqliteClaims, idempotency_path
 from collections_mcp.server.state.ownership import OWNERS_FILE, OwnerTable, SqliteOwnerTable
@@ -32,20 +32,6 @@ from collections_mcp.tools.common.state import EventLog, StateUnavailable
 log = logging.getLogger("collections_mcp.state")
 
 SPOOL_FLUSH_SECONDS = 1.0
-
-
-class StateConfig(BaseModel):
-    """What the stores are built from (ServerSettings.state_config() gives it)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    state_dir: Path
-    database_url: SecretStr | None = None
-    pool_size: int = 10
-    timeout_seconds: float = 5.0
-    migrate: bool = True
-    lease_seconds: float = 10.0
-    idempotency_wait_seconds: float = 30.0
 
 
 class ServerSharedState(Protocol):
