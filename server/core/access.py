@@ -19,6 +19,25 @@ AUTOMATION_SCOPE = "role:automation"
 EffectName = Literal["read", "write", "contact", "money", "destructive", "*"]
 
 
+MIN_TOKEN_LENGTH = 24
+
+
+def check_one_secret(token: SecretStr | None, token_sha256: str | None, *, who: str) -> None:
+    """A grant gives its token or the token's SHA-256, exactly one, and a token long enough not to be guessed."""
+    if (token is None) == (token_sha256 is None):
+        raise ValueError(f"{who}: give exactly one of token or token_sha256")
+    if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"{who}: tokens must be at least {MIN_TOKEN_LENGTH} characters")
+
+
+def secret_digest(token: SecretStr | None, token_sha256: str | None) -> bytes:
+    """The SHA-256 a presented token is compared with (only digests are kept in memory)."""
+    if token_sha256 is not None:
+        return bytes.fromhex(token_sha256)
+    assert token is not None
+    return hashlib.sha256(token.get_secret_value().encode()).digest()
+
+
 class TokenGrant(BaseModel):
     """One static bearer token: who it is, and which tool effects it may use."""
 
@@ -36,17 +55,11 @@ class TokenGrant(BaseModel):
 
     @model_validator(mode="after")
     def _one_secret(self) -> TokenGrant:
-        if (self.token is None) == (self.token_sha256 is None):
-            raise ValueError(f"token grant '{self.client}': give exactly one of token or token_sha256")
-        if self.token is not None and len(self.token.get_secret_value()) < 24:
-            raise ValueError(f"token grant '{self.client}': tokens must be at least 24 characters")
+        check_one_secret(self.token, self.token_sha256, who=f"token grant '{self.client}'")
         return self
 
     def digest(self) -> bytes:
-        if self.token_sha256 is not None:
-            return bytes.fromhex(self.token_sha256)
-        assert self.token is not None
-        return hashlib.sha256(self.token.get_secret_value().encode()).digest()
+        return secret_digest(self.token, self.token_sha256)
 
     def scopes(self) -> list[str]:
         effects = [effect.value for effect in Effect] if "*" in self.effects else list(self.effects)
@@ -65,17 +78,11 @@ class SupervisorGrant(BaseModel):
 
     @model_validator(mode="after")
     def _one_secret(self) -> SupervisorGrant:
-        if (self.token is None) == (self.token_sha256 is None):
-            raise ValueError(f"supervisor '{self.supervisor}': give exactly one of token or token_sha256")
-        if self.token is not None and len(self.token.get_secret_value()) < 24:
-            raise ValueError(f"supervisor '{self.supervisor}': tokens must be at least 24 characters")
+        check_one_secret(self.token, self.token_sha256, who=f"supervisor '{self.supervisor}'")
         return self
 
     def digest(self) -> bytes:
-        if self.token_sha256 is not None:
-            return bytes.fromhex(self.token_sha256)
-        assert self.token is not None
-        return hashlib.sha256(self.token.get_secret_value().encode()).digest()
+        return secret_digest(self.token, self.token_sha256)
 
 
 def is_loopback(host: str) -> bool:

@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import anyio
 from starlette.requests import Request
@@ -37,6 +37,7 @@ from collections_mcp.server.core.access import SupervisorGrant
 from collections_mcp.server.inbox.page import HEADERS, Pending, html_response, inbox_page, message_page, sign_in_page
 from collections_mcp.server.policy.approvals import APPROVAL_ID, ApprovalInbox, DecisionProblem
 from collections_mcp.server.state.approvals import ApprovalRecord
+from collections_mcp.server.transport.forms import read_form_fields
 
 log = logging.getLogger("collections_mcp.approvals")
 
@@ -208,12 +209,4 @@ class SupervisorInbox:
 
 async def _read_form(request: Request) -> dict[str, list[str]] | None:
     """An urlencoded form, every value of every field; None when it is too large or unreadable."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    try:
-        return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=500)
-    except (UnicodeDecodeError, ValueError):
-        return None
+    return await read_form_fields(request, max_bytes=MAX_FORM_BYTES, max_fields=500)

@@ -9,28 +9,20 @@ import html
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from collections_mcp.server.payments.instruments import FormErrors
+from collections_mcp.server.transport.forms import read_form_fields
 
 MAX_FORM_BYTES = 8192
 
 
 async def read_form(request: Request) -> dict[str, str] | None:
     """An urlencoded form (first value of each field); None when it is too large or unreadable."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    try:
-        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return {name: values[0] for name, values in parsed.items() if values}
+    parsed = await read_form_fields(request, max_bytes=MAX_FORM_BYTES, max_fields=20)
+    return None if parsed is None else {name: values[0] for name, values in parsed.items() if values}
 
 
 _HEADERS = {
