@@ -303,3 +303,42 @@ async def test_a_spooled_record_moved_twice_is_stored_once(postgres: PgCluster, 
     finally:
         log.close()
         await log.db.close()
+
+
+async def test_a_record_sqlite_refuses_fails_only_its_own_call_and_the_rest_of_its_batch_lands(tmp_path: Path) -> None:
+    """The writer thread commits waiting records together; when that commit fails it writes them one by one, so one
+    bad record is an error for its call alone (here: a trigger refuses it, as a full disk or a constraint would)."""
+    log = SqliteAuditLog(tmp_path / "audit.sqlite3")
+    with sqlite3.connect(tmp_path / "audit.sqlite3") as db:
+        db.execute("CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log WHEN NEW.tool = 'poison' "
+                   "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")  # fmt: skip
+    outcomes: dict[str, str] = {}
+
+    async def append(tool: str, minute: int) -> None:
+        try:
+            await log.append(record(tool=tool, at=T0 + timedelta(minutes=minute)))
+            outcomes[f"{tool}-{minute}"] = "ok"
+        except sqlite3.DatabaseError as exc:
+            outcomes[f"{tool}-{minute}"] = str(exc)
+
+    async with anyio.create_task_group() as group:  # submitted together: the writer takes them as one batch or more
+        for minute in range(20):
+            group.start_soon(append, "poison" if minute == 7 else "scollect_add_note", minute)
+    stored = await log.query(None, None, 100)
+    log.close()
+    assert outcomes.pop("poison-7") == "refused by the test"
+    assert set(outcomes.values()) == {"ok"} and len(outcomes) == 19
+    assert len(stored) == 19 and all(r.tool == "scollect_add_note" for r in stored)
+
+
+async def test_a_call_cancelled_while_its_record_is_written_still_has_its_record(tmp_path: Path) -> None:
+    log = SqliteAuditLog(tmp_path / "audit.sqlite3")
+    with anyio.CancelScope() as scope:
+        scope.cancel()  # the call is cancelled at its first wait: for the commit of its record
+        await log.append(record(call_id="cancelled-call"))
+    log.close()  # the writer finishes what it was given before the file closes
+    reopened = SqliteAuditLog(tmp_path / "audit.sqlite3")
+    assert [r.call_id for r in await reopened.query(None, None, 10)] == ["cancelled-call"]
+    reopened.close()
+    with pytest.raises(RuntimeError, match="the audit log is closed"):
+        await log.append(record(call_id="too-late"))
