@@ -92,8 +92,9 @@ async def test_postgresql_restarted_under_load(
     sandbox: RunningSandbox, restartable: PgCluster, wire: Wire, tmp_path: Path
 ) -> None:
     """Scenario 5. Calls that change something keep arriving while PostgreSQL stops and starts again: while it is
-    down they fail with a clear error and nothing reaches the vendor; when it is back the same server (no
-    restart) serves again; every call that succeeded reached the vendor once and has its audit record."""
+    down new calls fail with a clear error and nothing reaches the vendor (a call the vendor had already done waits
+    for its result to be stored); when it is back the same server (no restart) serves again; every call that
+    succeeded reached the vendor once and has its audit record."""
     postgres = restartable
     url = fresh_database(postgres)
     config = shared_config(sandbox, tmp_path / "state", url, database_timeout_seconds=0.5)
@@ -105,21 +106,34 @@ async def test_postgresql_restarted_under_load(
 
     async with Client(build_server(config)) as client:
 
-        async def worker(index: int) -> None:
+        async def one_call(label: str) -> None:
             nonlocal successes_after_restart
+            message = f"load {run} {label} end"
+            result = await client.call_tool("scollect_add_note", {"file_number": "R1000", "collector_name": "agent-ai", "message": message})
+            outcomes.append((message, text_of(result) if result.is_error else "ok"))
+            if result.is_error and phase["name"] == "down":
+                seen_failure.set()
+            if not result.is_error and phase["name"] == "back":
+                successes_after_restart += 1
+                if successes_after_restart >= 5:
+                    recovered.set()
+
+        async def worker(index: int) -> None:
             number = 0
             while not recovered.is_set():  # load until the server is seen serving again (bounded by the waits below)
                 number += 1
-                message = f"load {run} worker {index} call {number} end"
-                result = await client.call_tool("scollect_add_note", {"file_number": "R1000", "collector_name": "agent-ai", "message": message})
-                outcomes.append((message, text_of(result) if result.is_error else "ok"))
-                if result.is_error and phase["name"] == "down":
-                    seen_failure.set()
-                if not result.is_error and phase["name"] == "back":
-                    successes_after_restart += 1
-                    if successes_after_restart >= 5:
-                        recovered.set()
+                await one_call(f"worker {index} call {number}")
                 await anyio.sleep(0.01)
+
+        async def new_caller() -> None:
+            """New calls while PostgreSQL is down, from a caller no call of its own holds: a call whose vendor work
+            was done as the database went down waits (up to three leases) for its result to be stored, so the four
+            workers may all be such calls for a while."""
+            number = 0
+            while not seen_failure.is_set():
+                number += 1
+                await one_call(f"new caller {number}")
+                await anyio.sleep(0.05)
 
         async with anyio.create_task_group() as load:
             for index in range(4):
@@ -129,6 +143,7 @@ async def test_postgresql_restarted_under_load(
             # refused while PostgreSQL is shutting down are failures of the outage like the later ones.
             phase["name"] = "down"
             await anyio.to_thread.run_sync(postgres.stop)
+            load.start_soon(new_caller)
             with anyio.fail_after(20):
                 await seen_failure.wait()
             # A read whose rule lives in the shared state (the identity-check lockout) says why it cannot run.
