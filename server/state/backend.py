@@ -119,6 +119,10 @@ def _postgres_stores(
     audit = PostgresAuditLog(db, AuditSpool(config.state_dir / SPOOL_FILE), on_write=on_audit_write)
     approvals = PostgresApprovalStore(db)
 
+    idempotency = IdempotencyStore(
+        PostgresClaims(db), cross_process_wait=config.idempotency_wait_seconds, lease_seconds=config.lease_seconds
+    )
+
     @asynccontextmanager
     async def lifecycle() -> AsyncIterator[None]:
         try:
@@ -129,7 +133,7 @@ def _postgres_stores(
             await db.open()
             with contextlib.suppress(StateUnavailable):  # records from an earlier outage; retried in the background
                 await audit.flush_spool()
-            async with anyio.create_task_group() as background:
+            async with anyio.create_task_group() as background, idempotency.finishing_in_background():
                 background.start_soon(_keep_flushing, audit.flush_spool, audit.spool_waiting)
                 try:
                     yield
@@ -144,9 +148,7 @@ def _postgres_stores(
         backend="postgresql",
         location=f"PostgreSQL at {db.display}",
         audit=audit,
-        idempotency=IdempotencyStore(
-            PostgresClaims(db), cross_process_wait=config.idempotency_wait_seconds, lease_seconds=config.lease_seconds
-        ),
+        idempotency=idempotency,
         shared=PostgresSharedState(db),
         owners=PostgresOwnerTable(db),
         approvals=approvals,

@@ -26,7 +26,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Literal, Protocol
 
 import anyio
 import anyio.to_thread
+from anyio.abc import TaskGroup
 
 from collections_mcp.server.core.call import Refused, utc_now
 from collections_mcp.server.state.sqlite import open_sqlite
@@ -132,6 +134,22 @@ class IdempotencyStore:
         self.on_wait = on_wait  # called when a call starts waiting for another process's claim (for tests)
         self.owner = uuid.uuid4().hex
         self._in_flight: dict[str, anyio.Event] = {}
+        # Where a result the database cannot take right now keeps being stored while its call has already answered.
+        self._finishing: TaskGroup | None = None
+
+    @asynccontextmanager
+    async def finishing_in_background(self) -> AsyncIterator[None]:
+        """While open (the server's lifespan), a call whose vendor work is done answers at once even when the shared
+        database cannot take its result right now: a background task keeps its claim renewed and retries storing the
+        result for up to three leases. Without it the call itself waits that long, and a caller on the phone hears
+        silence. On exit, what is still being stored is given up (its claim lapses with its lease)."""
+        async with anyio.create_task_group() as finishing:
+            self._finishing = finishing
+            try:
+                yield
+            finally:
+                self._finishing = None
+                finishing.cancel_scope.cancel()
 
     async def run(
         self,
@@ -188,15 +206,42 @@ class IdempotencyStore:
                 result = await produce()
             except BaseException as exc:  # re-raised below, outside the task group (which would wrap it)
                 failure = exc
+            stored = True
             with anyio.CancelScope(shield=True):
                 if failure is None:
-                    await self._complete(key, result)
+                    stored = await self._store_once(key, result)
                 else:
                     await self._release(key)
+            if not stored:
+                if self._finishing is not None:
+                    self._finishing.start_soon(self._finish_later, key, result)  # its own renewal goes with it
+                else:
+                    with anyio.CancelScope(shield=True):
+                        await self._complete(key, result)
             renewing.cancel_scope.cancel()
         if failure is not None:
             raise failure
         return result
+
+    async def _finish_later(self, key: str, result: str) -> None:
+        async with anyio.create_task_group() as renewing:
+            renewing.start_soon(self._keep_renewing, key)
+            await self._complete(key, result)
+            renewing.cancel_scope.cancel()
+
+    async def _store_once(self, key: str, result: str) -> bool:
+        """One attempt to store the result; False when the database cannot be reached (nothing else is)."""
+        try:
+            if not await self.claims.complete(key, self.owner, result):
+                log.error(
+                    "a call finished after its claim was taken over by another process; its result was not stored "
+                    "for replay (key %s…)",
+                    key[:12],
+                )
+        except StateUnavailable as exc:
+            log.warning("the result of a finished call is not stored yet (retrying in the background): %s", exc)
+            return False
+        return True
 
     async def _keep_renewing(self, key: str) -> None:
         while True:

@@ -23,7 +23,10 @@ from collections_mcp.sandbox.runner import RunningSandbox
 from collections_mcp.server.app import ServerConfig, build_server
 from collections_mcp.server.ops.runtime import sandbox_vendor_settings
 from collections_mcp.server.settings import ServerSettings
+from collections_mcp.server.state.idempotency_store import IdempotencyStore
+from collections_mcp.server.state.postgres.database import PostgresDatabase
 from collections_mcp.server.state.postgres.migrations import known_migrations
+from collections_mcp.server.state.postgres.stores import PostgresClaims
 from tests.conftest import Wire, fresh_database
 from tests.e2e.console import ANNOUNCEMENT, SCRIPT, STARTUP_SECONDS
 from tests.helpers import text_of
@@ -92,9 +95,9 @@ async def test_postgresql_restarted_under_load(
     sandbox: RunningSandbox, restartable: PgCluster, wire: Wire, tmp_path: Path
 ) -> None:
     """Scenario 5. Calls that change something keep arriving while PostgreSQL stops and starts again: while it is
-    down new calls fail with a clear error and nothing reaches the vendor (a call the vendor had already done waits
-    for its result to be stored); when it is back the same server (no restart) serves again; every call that
-    succeeded reached the vendor once and has its audit record."""
+    down new calls fail with a clear error and nothing reaches the vendor (a call the vendor had already done answers,
+    its result stored once the database is back); when it is back the same server (no restart) serves again; every
+    call that succeeded reached the vendor once and has its audit record."""
     postgres = restartable
     url = fresh_database(postgres)
     config = shared_config(sandbox, tmp_path / "state", url, database_timeout_seconds=0.5)
@@ -126,9 +129,9 @@ async def test_postgresql_restarted_under_load(
                 await anyio.sleep(0.01)
 
         async def new_caller() -> None:
-            """New calls while PostgreSQL is down, from a caller no call of its own holds: a call whose vendor work
-            was done as the database went down waits (up to three leases) for its result to be stored, so the four
-            workers may all be such calls for a while."""
+            """New calls while PostgreSQL is down, from a caller of their own: the workers' calls in flight as the
+            database went down may take up to its timeout each to settle, and the outage must be seen by a call that
+            starts during it."""
             number = 0
             while not seen_failure.is_set():
                 number += 1
@@ -174,6 +177,37 @@ async def test_postgresql_restarted_under_load(
     assert len(recorded) == len(outcomes)
     assert all(by_message[message] == "ok" for message in succeeded)  # every completed change has its record
     assert {by_message[message] for message, outcome in outcomes if outcome != "ok"} == {"state_unavailable"}
+
+
+async def test_a_call_the_vendor_did_as_the_database_went_down_answers_at_once_and_is_stored_when_it_is_back(
+    restartable: PgCluster,
+) -> None:
+    """The vendor did the work, then PostgreSQL went away before the result was stored: the call answers at once
+    (a caller on the phone does not wait for the database), the result is stored in the background once the
+    database is back, and an identical call then replays it instead of reaching the vendor again."""
+    postgres = restartable
+    db = PostgresDatabase(SecretStr(fresh_database(postgres)), timeout_seconds=0.5)
+    await db.open()
+    store = IdempotencyStore(PostgresClaims(db), lease_seconds=60.0, cross_process_wait=30.0)
+    at_the_vendor: list[str] = []
+
+    async def vendor_work_then_outage() -> str:
+        at_the_vendor.append("done")
+        await anyio.to_thread.run_sync(postgres.stop)
+        return '{"note_id": 1}'
+
+    try:
+        async with store.finishing_in_background():
+            with anyio.fail_after(20):  # storing in the call itself would hold it for three leases (180 s) here
+                first = await store.run("key-1", 600.0, vendor_work_then_outage)
+            await anyio.to_thread.run_sync(postgres.start)
+            with anyio.fail_after(30):  # the identical call waits for the stored result, then replays it
+                second = await store.run("key-1", 600.0, vendor_work_then_outage)
+    finally:
+        await db.close()
+    assert first[:2] == ('{"note_id": 1}', False)
+    assert second[:2] == ('{"note_id": 1}', True)
+    assert at_the_vendor == ["done"]
 
 
 async def test_two_server_processes_starting_at_once_migrate_an_empty_database_once(
