@@ -229,15 +229,19 @@ class IdempotencyStore:
             await self._complete(key, result)
             renewing.cancel_scope.cancel()
 
+    async def _store(self, key: str, result: str) -> None:
+        """Store the result under this owner's claim (raises StateUnavailable when the database cannot be reached)."""
+        if not await self.claims.complete(key, self.owner, result):
+            log.error(
+                "a call finished after its claim was taken over by another process; its result was not stored "
+                "for replay (key %s…)",
+                key[:12],
+            )
+
     async def _store_once(self, key: str, result: str) -> bool:
         """One attempt to store the result; False when the database cannot be reached (nothing else is)."""
         try:
-            if not await self.claims.complete(key, self.owner, result):
-                log.error(
-                    "a call finished after its claim was taken over by another process; its result was not stored "
-                    "for replay (key %s…)",
-                    key[:12],
-                )
+            await self._store(key, result)
         except StateUnavailable as exc:
             log.warning("the result of a finished call is not stored yet (retrying in the background): %s", exc)
             return False
@@ -260,12 +264,7 @@ class IdempotencyStore:
         delay = 0.1
         while True:
             try:
-                if not await self.claims.complete(key, self.owner, result):
-                    log.error(
-                        "a call finished after its claim was taken over by another process; its result was not "
-                        "stored for replay (key %s…)",
-                        key[:12],
-                    )
+                await self._store(key, result)
                 return
             except StateUnavailable as exc:
                 if anyio.current_time() + delay > deadline:
